@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -11,6 +13,8 @@ from bot import __version__
 from bot.knowledge import KnowledgeBase, KnowledgeError, load_knowledge
 from bot.knowledge.loader import count_sources, resolve_topic, topic_names
 from bot.rendering import render
+from storage import StorageError, Store, open_store
+from storage.base import utcnow
 
 EXISTING_DIR = click.Path(exists=True, file_okay=False, dir_okay=True, path_type=Path)
 
@@ -66,14 +70,103 @@ def knowledge_show(topic: str, directory: Path | None) -> None:
     click.echo(render(f"knowledge/{stem}.txt.j2", t=kb.topic(stem)))
 
 
+def data_dir_option(command: Callable[..., None]) -> Callable[..., None]:
+    """The ``--data-dir`` option every command that touches data takes."""
+    return click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="The data directory (default: COACH_DATA_DIR, else ~/.local/share/account-coach).",
+    )(command)
+
+
+def open_store_or_exit(data_dir: Path | None) -> Store:
+    """Open the store, or print what is wrong with it and exit 1."""
+    try:
+        return open_store(data_dir=data_dir)
+    except StorageError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
+def person_ids_or_exit(store: Store, user: str) -> list[str]:
+    """The person ids ``--user`` names, or a message listing who has data and exit 1."""
+    ids = store.find_person_ids(user)
+    if not ids:
+        known = ", ".join(store.person_ids()[:20]) or "nobody yet"
+        click.echo(f"error: no data stored for {user!r} in {store.location}; people with data: {known}", err=True)
+        sys.exit(1)
+    return ids
+
+
+@main.command("export")
+@click.option("--user", required=True, help="A name given to `coach chat --user`, or a Slack/Telegram id.")
+@data_dir_option
+def export_cmd(user: str, data_dir: Path | None) -> None:
+    """Print all of one person's data as JSON on stdout."""
+    store = open_store_or_exit(data_dir)
+    try:
+        ids = person_ids_or_exit(store, user)
+        document = {
+            "user": user,
+            "exported_at": utcnow().isoformat(),
+            "people": [store.export_person(i) for i in ids],
+        }
+    except StorageError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+
+
+@main.command("forget")
+@click.option("--user", required=True, help="A name given to `coach chat --user`, or a Slack/Telegram id.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@data_dir_option
+def forget_cmd(user: str, yes: bool, data_dir: Path | None) -> None:
+    """Erase all of one person's data (after confirmation, or with --yes)."""
+    store = open_store_or_exit(data_dir)
+    ids = person_ids_or_exit(store, user)
+    try:
+        sizes = [store.read_person(i) for i in ids]
+    except StorageError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    summary = ", ".join(
+        f"{d.person_id} ({len(d.answers)} answers, {len(d.assessments)} assessments, "
+        f"{len(d.accounts)} accounts)"
+        for d in sizes
+    )
+    if not yes:
+        prompt = f"Erase all data of {summary} from {store.location}? This cannot be undone."
+        if not sys.stdin.isatty() or not click.confirm(prompt, default=False):
+            click.echo("Nothing was erased. Re-run with --yes to erase without asking.", err=True)
+            sys.exit(1)
+    for person_id in ids:
+        store.forget_person(person_id)
+    click.echo(f"Erased: {summary}.")
+
+
+@main.command("backup")
+@click.argument("target", type=click.Path(file_okay=False, path_type=Path))
+@data_dir_option
+def backup_cmd(target: Path, data_dir: Path | None) -> None:
+    """Write a consistent copy of the data directory to TARGET (a new or empty folder)."""
+    store = open_store_or_exit(data_dir)
+    try:
+        counts = store.backup(str(target))
+    except StorageError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    click.echo(
+        f"Backed up {counts['people']} people ({counts['answers']} answers, {counts['assessments']} "
+        f"assessments), {counts['directory']} directory entries and {counts['marks']} schedule marks "
+        f"to {target}.\nTo restore, stop the coach and start it with --data-dir {target}."
+    )
+
+
 @main.command()
 @click.option("--user", default="me", show_default=True, help="Who is chatting (your name or id).")
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="COACH_DATA_DIR",
-    help="Where answers are kept (default: COACH_DATA_DIR, else a per-user folder).",
-)
+@data_dir_option
 def chat(user: str, data_dir: Path | None) -> None:
     """Chat with the coach in the terminal (interactive, or line by line from a pipe)."""
     kb = load_knowledge_or_exit(None)
