@@ -94,7 +94,9 @@ def person_ids_or_exit(store: Store, user: str) -> list[str]:
     ids = store.find_person_ids(user)
     if not ids:
         known = ", ".join(store.person_ids()[:20]) or "nobody yet"
-        click.echo(f"error: no data stored for {user!r} in {store.location}; people with data: {known}", err=True)
+        click.echo(
+            f"error: no data stored for {user!r} in {store.location}; people with data: {known}", err=True
+        )
         sys.exit(1)
     return ids
 

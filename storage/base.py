@@ -90,7 +90,7 @@ class Record:
             value = data[f.name]
             if f.name in times and isinstance(value, str):
                 value = datetime.fromisoformat(value)
-            elif isinstance(value, list):
+            elif isinstance(value, list) and str(f.type).startswith("tuple"):
                 value = tuple(value)
             values[f.name] = value
         return cls(**values)
@@ -377,19 +377,19 @@ class Store(abc.ABC):
     # -- scheduler bookkeeping
     @abc.abstractmethod
     def get_mark(self, key: str) -> datetime | None:
-        """When a scheduled job with this key last ran (e.g. a manager's digest)."""
+        """When the scheduled job with this key (e.g. ``digest:ana``) last ran."""
 
     @abc.abstractmethod
-    def set_mark(self, key: str, at: datetime) -> None:
-        """Record when a scheduled job ran."""
+    def set_mark(self, key: str, at: datetime, *, person_id: str | None = None) -> None:
+        """Record when a scheduled job ran; ``person_id`` says whom it was about (for export and forget)."""
 
     @abc.abstractmethod
-    def claim_mark(self, key: str, *, due: datetime, at: datetime) -> bool:
+    def claim_mark(self, key: str, *, due: datetime, at: datetime, person_id: str | None = None) -> bool:
         """Atomically record a run at ``at`` if the last run is before ``due``; True if this caller won."""
 
     @abc.abstractmethod
-    def marks(self, prefix: str = "") -> dict[str, datetime]:
-        """Every mark whose key starts with ``prefix``."""
+    def marks(self, prefix: str = "", *, person_id: str | None = None) -> dict[str, datetime]:
+        """Every mark whose key starts with ``prefix``, optionally only those about one person."""
 
     @abc.abstractmethod
     def delete_marks(self, prefix: str) -> int:
@@ -420,7 +420,7 @@ class Store(abc.ABC):
         return {
             "person": (p.to_json() if (p := self.get_person(person_id)) else None),
             "data": self.read_person(person_id).to_json(),
-            "marks": {k: v.isoformat() for k, v in self.marks().items() if person_id in k.split(":")},
+            "marks": {k: v.isoformat() for k, v in self.marks(person_id=person_id).items()},
         }
 
     def close(self) -> None:  # noqa: B027 (optional hook)

@@ -19,6 +19,8 @@ acknowledged. The parsed data of recently used people is cached in memory and re
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import shutil
 import threading
 import uuid
@@ -26,7 +28,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
@@ -55,6 +57,8 @@ from storage.base import (
 )
 from storage.files import AtomicJSONStorage, Journal, LockTable, atomic_write_bytes, dumps, read_json_file
 
+log = logging.getLogger(__name__)
+
 #: Fold a person's journal into their snapshot once it is this large and larger than the snapshot, so the
 #: rewrite of the snapshot stays a small share of the turns (amortized cost, low p99).
 COMPACT_MIN_BYTES = 128 * 1024
@@ -65,7 +69,9 @@ CACHE_PEOPLE = 512
 SHARED_FILES = {"directory": "id", "scheduler": "key"}
 SHARED_TABLE = "rows"
 
-PERSON_TABLES = ("session", "answers", "assessments", "accounts", "plans", "onboarding", "seen")
+STATE_TABLES = ("session", "accounts", "plans", "onboarding", "seen")
+HISTORY_TABLES = ("answers", "assessments")
+PERSON_TABLES = STATE_TABLES + HISTORY_TABLES
 META = "_meta"
 
 Migration = Callable[[Path], None]
@@ -81,44 +87,130 @@ MIGRATIONS: dict[int, Migration] = {0: _migrate_0_to_1}
 _Q = Query()
 
 
+#: Longest file-name stem made from the id itself; longer ids get a hashed stem and an ``.id`` side file,
+#: so no id within the 200-character limit can exceed the file system's 255-byte names.
+PLAIN_STEM_MAX = 120
+HASHED_PREFIX = "p_~"
+
+
 def person_file_stem(person_id: str) -> str:
-    """A reversible, file-system safe name for a person id such as ``slack:T1:U2``."""
+    """A file-system safe name for a person id such as ``slack:U2``: readable and reversible when short."""
     if not person_id or len(person_id) > 200:
         raise StorageError(f"a person id must have 1 to 200 characters, got {len(person_id)}")
-    return "p_" + quote(person_id, safe="")
+    quoted = quote(person_id, safe="").replace(".", "%2E")  # no dots: they separate the suffixes
+    if len(quoted) <= PLAIN_STEM_MAX:
+        return "p_" + quoted
+    return HASHED_PREFIX + hashlib.sha256(person_id.encode("utf-8")).hexdigest()[:40]
 
 
-def person_id_of(stem: str) -> str:
-    """The inverse of ``person_file_stem``."""
-    return unquote(stem.removeprefix("p_"))
+def lock_name(stem: str) -> str:
+    """A person's lock file name, which does not reveal who they are (lock files outlive ``forget``)."""
+    return "p-" + hashlib.sha256(stem.encode("utf-8")).hexdigest()[:32]
 
 
 @dataclass
 class _Loaded:
-    """One person's parsed tables (TinyDB's layout: table -> doc id -> document) and their bookkeeping."""
+    """One person's data in memory.
 
-    tables: dict[str, dict[str, Any]]
+    ``state`` holds the small tables a turn needs (session, accounts, plans, onboarding, processed ids),
+    parsed on load. The history (answers, assessments) grows without bound, so it is parsed only when read:
+    appending to it needs nothing but the next id. ``pending`` keeps the history changes made since the
+    state snapshot, to be applied over the history snapshot whenever that is read.
+    """
+
+    files: _PersonFiles
+    state: dict[str, dict[str, Any]]
     seq: int
-    journal_bytes: int
-    snapshot_bytes: int
-    key: tuple[Any, ...]
     next_ids: dict[str, int]
     seen: dict[str, str]
+    pending: list[tuple[int, str, str, JSON | None]]
+    key: tuple[Any, ...] = ()
+    journal_bytes: int = 0
+    state_bytes: int = 0
+    history_bytes: int = 0
+    history: dict[str, dict[str, Any]] | None = None
 
-    @classmethod
-    def build(cls, tables: dict[str, dict[str, Any]], seq: int, snapshot: Path, journal: Path) -> _Loaded:
-        next_ids = {name: max(map(int, rows), default=0) + 1 for name, rows in tables.items()}
-        seen = {doc["key"]: doc_id for doc_id, doc in tables["seen"].items()}
-        key = _stat_key(snapshot, journal)
-        sizes = [k[1] if k else 0 for k in key]
-        return cls(tables, seq, sizes[1], sizes[0], key, next_ids, seen)
+    def apply(self, seq: int, table: str, doc_id: str, doc: JSON | None) -> None:
+        """Apply one change, to the state or, for history tables, to the pending list."""
+        if table in HISTORY_TABLES:
+            self.pending.append((seq, table, doc_id, doc))
+            if self.history is not None:
+                _apply(self.history, table, doc_id, doc)
+        else:
+            _apply(self.state, table, doc_id, doc)
+            if table == "seen":
+                if doc is None:
+                    self.seen = {k: i for k, i in self.seen.items() if i != doc_id}
+                else:
+                    self.seen[doc["key"]] = doc_id
+        if doc is not None:
+            self.next_ids[table] = max(self.next_ids.get(table, 1), int(doc_id) + 1)
+
+    def load_history(self) -> dict[str, dict[str, Any]]:
+        """The history tables, parsed from their snapshot with the pending changes applied."""
+        if self.history is None:
+            stored = AtomicJSONStorage(self.files.history).read() or {}
+            history_seq = _meta(stored).get("seq", 0)
+            history = {name: stored.get(name, {}) for name in HISTORY_TABLES}
+            for seq, table, doc_id, doc in self.pending:
+                if seq > history_seq:
+                    _apply(history, table, doc_id, doc)
+            self.history = history
+        return self.history
 
     def prune_seen(self, before: datetime) -> None:
         """Forget processed message ids older than ``before``."""
         cutoff = before.isoformat()
-        rows = self.tables["seen"]
+        rows = self.state["seen"]
         for doc_id in [i for i, doc in rows.items() if doc["at"] < cutoff]:
             del self.seen[rows.pop(doc_id)["key"]]
+
+
+def _apply(tables: dict[str, dict[str, Any]], table: str, doc_id: str, doc: JSON | None) -> None:
+    if doc is None:
+        tables[table].pop(doc_id, None)
+    else:
+        tables[table][doc_id] = doc
+
+
+def _meta(stored: dict[str, Any]) -> dict[str, Any]:
+    meta = stored.pop(META, {}).get("1", {})
+    return meta if isinstance(meta, dict) else {}
+
+
+@dataclass(frozen=True)
+class _PersonFiles:
+    """The files of one person: state and history snapshots (TinyDB databases) and the journal."""
+
+    person_id: str
+    stem: str
+    state: Path
+    history: Path
+    journal: Journal
+    id_file: Path
+
+    @classmethod
+    def of(cls, people_dir: Path, person_id: str) -> _PersonFiles:
+        stem = person_file_stem(person_id)
+        return cls(
+            person_id,
+            stem,
+            people_dir / f"{stem}.json",
+            people_dir / f"{stem}.history.json",
+            Journal(people_dir / f"{stem}.log"),
+            people_dir / f"{stem}.id",
+        )
+
+    def all(self) -> tuple[Path, ...]:
+        return self.state, self.history, self.journal.path, self.id_file
+
+    def ensure_id_file(self) -> None:
+        """A hashed stem does not say whose files these are: the ``.id`` side file does."""
+        if self.stem.startswith(HASHED_PREFIX) and not self.id_file.exists():
+            atomic_write_bytes(self.id_file, self.person_id.encode("utf-8"))
+
+    def stat_key(self) -> tuple[Any, ...]:
+        return _stat_key(self.state, self.history, self.journal.path)
 
 
 def _stat_key(*paths: Path) -> tuple[Any, ...]:
@@ -143,32 +235,35 @@ class _TinyPersonTransaction(PersonTransaction):
     def __init__(self, person_id: str, state: _Loaded) -> None:
         self.person_id = person_id
         self._state = state
-        self._tables = state.tables
         self.ops: list[list[Any]] = []
 
+    def _table(self, table: str) -> dict[str, Any]:
+        if table in HISTORY_TABLES:
+            return self._state.load_history()[table]
+        return self._state.state[table]
+
     def _put(self, table: str, doc_id: str, doc: JSON) -> None:
-        self._tables[table][doc_id] = doc
+        self._state.apply(self._state.seq + 1, table, doc_id, doc)
         self.ops.append([table, doc_id, doc])
 
     def _insert(self, table: str, doc: JSON) -> str:
-        doc_id = str(self._state.next_ids[table])
-        self._state.next_ids[table] += 1
+        doc_id = str(self._state.next_ids.get(table, 1))
         self._put(table, doc_id, doc)
         return doc_id
 
     def _upsert(self, table: str, field: str, doc: JSON) -> None:
-        for doc_id, row in self._tables[table].items():
+        for doc_id, row in self._table(table).items():
             if row.get(field) == doc[field]:
                 self._put(table, doc_id, doc)
                 return
         self._insert(table, doc)
 
     def _rows(self, table: str) -> Iterator[JSON]:
-        return iter(self._tables[table].values())  # ids only grow, so insertion order is id order
+        return iter(self._table(table).values())  # ids only grow, so insertion order is id order
 
     # -- session
     def get_session(self) -> Session | None:
-        doc = self._tables["session"].get("1")
+        doc = self._table("session").get("1")
         return Session.from_json(doc) if doc else None
 
     def put_session(self, session: Session) -> None:
@@ -219,7 +314,7 @@ class _TinyPersonTransaction(PersonTransaction):
 
     def mark_seen(self, key: str, *, at: datetime | None = None) -> None:
         if key not in self._state.seen:
-            doc = {"key": key, "at": (at or utcnow()).isoformat()}
+            doc = {"key": key, "at": (at or utcnow()).astimezone(UTC).isoformat()}
             self._state.seen[key] = self._insert("seen", doc)
 
 
@@ -282,38 +377,41 @@ class TinyDBStore(Store):
                 atomic_write_bytes(self._schema_file, dumps({"version": version}))
 
     # ------------------------------------------------------------------ one person
-    def _files(self, person_id: str) -> tuple[Path, Journal]:
-        stem = person_file_stem(person_id)
-        return self.people_dir / f"{stem}.json", Journal(self.people_dir / f"{stem}.log")
+    def _files(self, person_id: str) -> _PersonFiles:
+        return _PersonFiles.of(self.people_dir, person_id)
 
-    def _load(self, person_id: str, snapshot: Path, journal: Journal) -> _Loaded:
-        key = _stat_key(snapshot, journal.path)
+    def _load(self, person_id: str, files: _PersonFiles) -> _Loaded:
+        key = files.stat_key()
         with self._cache_guard:
             cached = self._cache.get(person_id)
             if cached is not None and cached.key == key:
                 self._cache.move_to_end(person_id)
                 return cached
-        stored = AtomicJSONStorage(snapshot).read() or {}
-        meta = stored.pop(META, {}).get("1", {})
-        seq = int(meta.get("seq", 0))
-        tables: dict[str, dict[str, Any]] = {name: stored.get(name, {}) for name in PERSON_TABLES}
-        entries = journal.read()
-        for entry in entries:
-            if entry["seq"] <= seq:
-                continue  # already folded into the snapshot (a crash came between compaction steps)
+        stored = AtomicJSONStorage(files.state).read() or {}
+        meta = _meta(stored)
+        state = {name: stored.get(name, {}) for name in STATE_TABLES}
+        next_ids = {name: max(map(int, rows), default=0) + 1 for name, rows in state.items()}
+        next_ids.update({t: int(meta.get("next_ids", {}).get(t, 1)) for t in HISTORY_TABLES})
+        seen = {doc["key"]: doc_id for doc_id, doc in state["seen"].items()}
+        loaded = _Loaded(files, state, int(meta.get("seq", 0)), next_ids, seen, [])
+        for entry in files.journal.read():
+            if entry["seq"] <= loaded.seq:
+                continue  # already folded into the snapshots (a crash came between compaction steps)
             for table, doc_id, doc in entry["ops"]:
-                if doc is None:
-                    tables[table].pop(doc_id, None)
-                else:
-                    tables[table][doc_id] = doc
-            seq = entry["seq"]
-        return _Loaded.build(tables, seq, snapshot, journal.path)
+                loaded.apply(entry["seq"], table, doc_id, doc)
+            loaded.seq = entry["seq"]
+        loaded.key = files.stat_key()
+        loaded.state_bytes, loaded.history_bytes, loaded.journal_bytes = (
+            k[1] if k else 0 for k in loaded.key
+        )
+        return loaded
 
     def _remember(self, person_id: str, loaded: _Loaded | None) -> None:
         with self._cache_guard:
             if loaded is None:
                 self._cache.pop(person_id, None)
                 return
+            loaded.history = None  # re-read on demand: the cache keeps only what turns need
             self._cache[person_id] = loaded
             self._cache.move_to_end(person_id)
             while len(self._cache) > CACHE_PEOPLE:
@@ -321,48 +419,75 @@ class TinyDBStore(Store):
 
     @contextmanager
     def person(self, person_id: str) -> Iterator[PersonTransaction]:
-        snapshot, journal = self._files(person_id)
-        with self._lock(snapshot.stem).hold():
+        files = self._files(person_id)
+        with self._lock(lock_name(files.stem)).hold():
             try:
-                loaded = self._load(person_id, snapshot, journal)
+                loaded = self._load(person_id, files)
                 tx = _TinyPersonTransaction(person_id, loaded)
                 yield tx
                 if tx.ops:
-                    self._commit(person_id, loaded, tx, snapshot, journal)
+                    self._commit(loaded, tx)
+                self._remember(person_id, loaded)
             except BaseException:
                 self._remember(person_id, None)  # the cached tables may hold this block's changes
                 raise
 
-    def _commit(
-        self, person_id: str, loaded: _Loaded, tx: _TinyPersonTransaction, snapshot: Path, journal: Journal
-    ) -> None:
+    def _commit(self, loaded: _Loaded, tx: _TinyPersonTransaction) -> None:
+        files = loaded.files
+        files.ensure_id_file()
         loaded.seq += 1
-        loaded.journal_bytes = journal.append({"seq": loaded.seq, "ops": tx.ops})
-        if loaded.journal_bytes >= max(COMPACT_MIN_BYTES, loaded.snapshot_bytes):
-            loaded.prune_seen(utcnow() - SEEN_RETENTION)
-            payload = dumps({**loaded.tables, META: {"1": {"seq": loaded.seq}}})
-            atomic_write_bytes(snapshot, payload)
-            journal.reset()
-            loaded.snapshot_bytes, loaded.journal_bytes = len(payload), 0
-        loaded.key = _stat_key(snapshot, journal.path)
-        self._remember(person_id, loaded)
+        loaded.journal_bytes = files.journal.append({"seq": loaded.seq, "ops": tx.ops})
+        # The turn is durable now. Fold the journal into the snapshots once it outgrows a share of them, so
+        # each byte of a snapshot is rewritten a bounded number of times: the cost per turn stays flat as
+        # history grows. A failed fold loses nothing (the journal still holds every change): warn, go on.
+        if loaded.journal_bytes >= max(COMPACT_MIN_BYTES, loaded.state_bytes, loaded.history_bytes // 4):
+            try:
+                self._compact(loaded)
+            except OSError as exc:
+                log.warning("could not fold the journal of %s into its snapshot: %s", files.stem, exc)
+        loaded.key = files.stat_key()
+
+    @staticmethod
+    def _snapshots(loaded: _Loaded) -> tuple[bytes, bytes]:
+        """The state and history snapshots of a person as they stand, as TinyDB database files."""
+        history = dumps({**loaded.load_history(), META: {"1": {"seq": loaded.seq}}})
+        next_ids = {t: loaded.next_ids.get(t, 1) for t in HISTORY_TABLES}
+        state = dumps({**loaded.state, META: {"1": {"seq": loaded.seq, "next_ids": next_ids}}})
+        return state, history
+
+    def _compact(self, loaded: _Loaded) -> None:
+        files = loaded.files
+        loaded.prune_seen(utcnow() - SEEN_RETENTION)
+        state, history = self._snapshots(loaded)
+        # History first: a state snapshot is never newer than the history snapshot, which is what
+        # replaying the journal over both relies on.
+        atomic_write_bytes(files.history, history)
+        atomic_write_bytes(files.state, state)
+        files.journal.reset()
+        loaded.pending.clear()
+        loaded.state_bytes, loaded.history_bytes, loaded.journal_bytes = len(state), len(history), 0
 
     def read_person(self, person_id: str) -> PersonData:
         with self.person(person_id) as tx:
             return tx.snapshot()
 
     def person_ids(self) -> list[str]:
-        stems = {p.stem for p in self.people_dir.glob("p_*.json")} | {
-            p.stem for p in self.people_dir.glob("p_*.log")
-        }
-        return sorted(person_id_of(s) for s in stems)
+        ids = set()
+        for stem in {p.name.split(".", 1)[0] for p in self.people_dir.glob("p_*")}:
+            if stem.startswith(HASHED_PREFIX):
+                id_file = self.people_dir / f"{stem}.id"
+                if id_file.exists():
+                    ids.add(id_file.read_text(encoding="utf-8"))
+            else:
+                ids.add(unquote(stem.removeprefix("p_")))
+        return sorted(ids)
 
     def forget_person(self, person_id: str) -> bool:
-        snapshot, journal = self._files(person_id)
-        with self._lock(snapshot.stem).hold():
-            existed = snapshot.exists() or journal.path.exists()
-            snapshot.unlink(missing_ok=True)
-            journal.path.unlink(missing_ok=True)
+        files = self._files(person_id)
+        with self._lock(lock_name(files.stem)).hold():
+            existed = any(path.exists() for path in files.all())
+            for path in files.all():
+                path.unlink(missing_ok=True)
             self._remember(person_id, None)
         existed = self.remove_person(person_id) or existed
         existed = bool(self.delete_marks_of(person_id)) or existed
@@ -417,30 +542,33 @@ class TinyDBStore(Store):
         doc = self._read_shared("scheduler").get(key)
         return datetime.fromisoformat(doc["at"]) if doc else None
 
-    def set_mark(self, key: str, at: datetime) -> None:
+    def set_mark(self, key: str, at: datetime, *, person_id: str | None = None) -> None:
         with self._write_shared("scheduler") as table:
-            table.upsert({"key": key, "at": at.isoformat()}, _Q.key == key)
+            table.upsert({"key": key, "at": at.isoformat(), "person": person_id}, _Q.key == key)
 
-    def claim_mark(self, key: str, *, due: datetime, at: datetime) -> bool:
+    def claim_mark(self, key: str, *, due: datetime, at: datetime, person_id: str | None = None) -> bool:
         with self._write_shared("scheduler") as table:
             doc = table.get(_Q.key == key)
             if isinstance(doc, dict) and datetime.fromisoformat(doc["at"]) >= due:
                 return False
-            table.upsert({"key": key, "at": at.isoformat()}, _Q.key == key)
+            table.upsert({"key": key, "at": at.isoformat(), "person": person_id}, _Q.key == key)
             return True
 
-    def marks(self, prefix: str = "") -> dict[str, datetime]:
-        rows = self._read_shared("scheduler")
-        return {k: datetime.fromisoformat(d["at"]) for k, d in rows.items() if k.startswith(prefix)}
+    def marks(self, prefix: str = "", *, person_id: str | None = None) -> dict[str, datetime]:
+        return {
+            key: datetime.fromisoformat(doc["at"])
+            for key, doc in self._read_shared("scheduler").items()
+            if key.startswith(prefix) and person_id in (None, doc.get("person"))
+        }
 
     def delete_marks(self, prefix: str) -> int:
         with self._write_shared("scheduler") as table:
             return len(table.remove(_Q.key.test(lambda k: k.startswith(prefix))))
 
     def delete_marks_of(self, person_id: str) -> int:
-        """Delete the marks that name this person as one part of their key."""
+        """Delete the marks about this person."""
         with self._write_shared("scheduler") as table:
-            return len(table.remove(_Q.key.test(lambda k: person_id in k.split(":"))))
+            return len(table.remove(_Q.person == person_id))
 
     # ------------------------------------------------------------------ backup
     def backup(self, target: str) -> dict[str, int]:
@@ -454,16 +582,18 @@ class TinyDBStore(Store):
         counts = {"people": 0, "answers": 0, "assessments": 0, "directory": 0, "marks": 0}
         try:
             for person_id in self.person_ids():
-                snapshot, _ = self._files(person_id)
-                data = self.read_person(person_id)  # under the person's lock: one consistent state
-                tables = {
-                    name: {str(i): row for i, row in enumerate(rows, start=1)}
-                    for name, rows in _person_rows(data).items()
-                }
-                atomic_write_bytes(staging / "people" / snapshot.name, dumps(tables))
+                files = self._files(person_id)
+                with self._lock(lock_name(files.stem)).hold():  # one consistent state of this person
+                    loaded = self._load(person_id, files)
+                    state, history = self._snapshots(loaded)
+                    counts["answers"] += len(loaded.load_history()["answers"])
+                    counts["assessments"] += len(loaded.load_history()["assessments"])
+                    self._remember(person_id, loaded)
+                atomic_write_bytes(staging / "people" / files.state.name, state)
+                atomic_write_bytes(staging / "people" / files.history.name, history)
+                if files.id_file.exists():
+                    shutil.copyfile(files.id_file, staging / "people" / files.id_file.name)
                 counts["people"] += 1
-                counts["answers"] += len(data.answers)
-                counts["assessments"] += len(data.assessments)
             for name in SHARED_FILES:
                 with self._lock(name).hold():
                     content = AtomicJSONStorage(self.root / f"{name}.json").read() or {}
@@ -478,15 +608,3 @@ class TinyDBStore(Store):
             shutil.rmtree(staging, ignore_errors=True)
             raise
         return counts
-
-
-def _person_rows(data: PersonData) -> dict[str, list[JSON]]:
-    """A person's data as table rows, the way a snapshot stores them."""
-    return {
-        "session": [data.session.to_json()] if data.session else [],
-        "answers": [a.to_json() for a in data.answers],
-        "assessments": [a.to_json() for a in data.assessments],
-        "accounts": [a.to_json() for a in data.accounts],
-        "plans": [p.to_json() for p in data.plans],
-        "onboarding": [m.to_json() for m in data.onboarding],
-    }
