@@ -167,23 +167,29 @@ def backup_cmd(target: Path, data_dir: Path | None) -> None:
 
 
 @main.command()
-@click.option("--user", default="me", show_default=True, help="Who is chatting (your name or id).")
+@click.option("--user", default=None, help="Who is chatting: your name (default: your login name).")
 @data_dir_option
-def chat(user: str, data_dir: Path | None) -> None:
+def chat(user: str | None, data_dir: Path | None) -> None:
     """Chat with the coach in the terminal (interactive, or line by line from a pipe)."""
-    kb = load_knowledge_or_exit(None)
-    click.echo(render("chat/greeting.txt.j2", user=user, kb=kb))
+    from bot.channels.console import Console, read_lines
+    from bot.engine import Engine
+
+    store = open_store_or_exit(data_dir)
+    user = " ".join((user or default_user()).split())
+    if not user:
+        raise click.BadParameter("a user name cannot be empty", param_hint="--user")
+    console = Console(Engine(store, knowledge=load_knowledge_or_exit(None)), user=user, write=click.echo)
     interactive = sys.stdin.isatty()
-    while True:
-        try:
-            line = input("you> ") if interactive else sys.stdin.readline()
-        except (EOFError, KeyboardInterrupt):
-            break
-        if not interactive and line == "":
-            break
-        text = line.strip()
-        if text.lower() in {"/quit", "/exit", "quit", "exit"}:
-            break
-        if text:
-            click.echo(render("chat/not_yet.txt.j2", text=text))
-    click.echo(render("chat/goodbye.txt.j2", user=user))
+    if interactive:
+        click.echo(f"Account Coach, chatting as {user} (data in {store.location}). Type /quit to leave.\n")
+    console.run(read_lines(sys.stdin, interactive=interactive), echo=not interactive)
+
+
+def default_user() -> str:
+    """The login name, as the terminal user's name."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "me"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from bot.knowledge import shipped_knowledge
 from tests.auxil.cli import run_coach
 
@@ -60,8 +62,9 @@ def test_show_unknown_topic_lists_the_known_ones() -> None:
     assert "qualification" in result.stderr
 
 
-def test_chat_greets_and_ends_cleanly_at_end_of_piped_input() -> None:
-    result = run_coach("chat", "--user", "Ana", input="hello\n")
+def test_chat_greets_and_ends_cleanly_at_end_of_piped_input(tmp_path: Path) -> None:
+    result = run_coach("chat", "--user", "Ana", "--data-dir", str(tmp_path), input="hello\n")
     assert result.returncode == 0, result.stderr
-    assert "Hello Ana, I am Account Coach" in result.stdout
-    assert "Goodbye, Ana" in result.stdout
+    assert "Hello! I am Account Coach" in result.stdout
+    assert "There is no question open right now, so I did not save that." in result.stdout
+    assert result.stdout.rstrip().endswith("picks up where you left off.")

@@ -1,0 +1,1 @@
+"""Pure coaching logic: scoring, recommendations, account names. No I/O here."""

@@ -1,0 +1,198 @@
+"""``/qualify ACCOUNT``: the three-step qualification of "Qualifying a Sale" (seed 001).
+
+Step 1, then Step 2, then (as the seed says: add them up, then decide) the subtotal and the fit question,
+then Step 3 when there is a fit. Each question is scored 1-5 with an optional note, or ``skip`` (does not
+apply) or ``not asked``; ``skip step`` skips the rest of a step. The questions come from
+``qualification.yaml``; nothing here hard-codes one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from bot.coaching.accounts import MAX_NAME, match_account
+from bot.coaching.scoring import NOT_ASKED, SKIP, score_qualification, score_step, step_changes
+from bot.dialogs.base import (
+    Completion,
+    Condition,
+    Context,
+    Dialog,
+    Draft,
+    Effects,
+    InputKind,
+    Refused,
+    Special,
+    Started,
+    Step,
+)
+from bot.messages import Choice, Reply, ReplyKind
+from storage.base import Account, Assessment
+
+SPECIALS = (
+    Special(SKIP, ("skip", "n/a", "na", "does not apply", "not applicable"), "Skip", "does not apply"),
+    Special(
+        NOT_ASKED,
+        ("not asked", "not asked yet", "notasked", "unasked", "ask later"),
+        "Not asked",
+        "ask it in the next call",
+    ),
+    Special(
+        "skip_section",
+        ("skip step", "skip this step", "skip section"),
+        "Skip step",
+        "skip the rest of this step",
+    ),
+)
+ACCOUNT_STEP = "account"
+FIT_STEP = "fit"
+
+
+def account_of(meta: Mapping[str, Any], answers: Mapping[str, Mapping[str, Any]]) -> tuple[str, str]:
+    """The account (key, name) a run is about, once a suggested spelling was accepted or refused."""
+    suggestion = meta.get("suggestion")
+    chosen = answers.get(ACCOUNT_STEP, {}).get("value")
+    if suggestion and chosen == "existing":
+        return suggestion["key"], suggestion["name"]
+    return meta["account"], meta["account_name"]
+
+
+def start_for_account(args: str, ctx: Context, *, command: str, what: str) -> Started | Refused:
+    """Accept ``/COMMAND ACCOUNT``: a known account, a new one, or a close misspelling to confirm."""
+    name = " ".join(args.split())
+    if not name:
+        return Refused(
+            Reply(
+                "dialogs/need_account.txt.j2",
+                {"command": command, "what": what, "accounts": [a.name for a in ctx.accounts()]},
+                kind=ReplyKind.ERROR,
+            )
+        )
+    if len(name) > MAX_NAME:
+        return Refused(
+            Reply(
+                "dialogs/account_too_long.txt.j2",
+                {"limit": MAX_NAME, "length": len(name)},
+                kind=ReplyKind.ERROR,
+            )
+        )
+    match = match_account(name, ctx.accounts())
+    meta: dict[str, Any] = {"account": match.key, "account_name": match.name, "new": not match.existing}
+    if match.suggestion is not None:
+        meta["suggestion"] = {"key": match.suggestion.key, "name": match.suggestion.name}
+    return Started(meta=meta)
+
+
+def account_step(meta: Mapping[str, Any]) -> list[Step]:
+    """A first step asking 'did you mean ...?' when the typed name is close to an existing account."""
+    suggestion = meta.get("suggestion")
+    if not suggestion:
+        return []
+    return [
+        Step(
+            id=ACCOUNT_STEP,
+            prompt="dialogs/did_you_mean.txt.j2",
+            kind=InputKind.CHOICE,
+            label="Account",
+            values={"typed": meta["account_name"], "suggestion": suggestion["name"]},
+            choices=(
+                Choice(f"Yes, {suggestion['name']}", "existing"),
+                Choice(f"No, a new account: {meta['account_name']}", "new"),
+            ),
+        )
+    ]
+
+
+class QualificationDialog(Dialog):
+    """The three-step qualification questionnaire."""
+
+    name = "qualification"
+    command = "qualify"
+    title = "Qualification"
+    summary = "score the three-step qualification of an account and get your next actions"
+    usage = "ACCOUNT"
+
+    def start(self, args: str, ctx: Context) -> Started | Refused:
+        return start_for_account(args, ctx, command=self.command, what="qualify")
+
+    def describe(self, draft: Draft) -> str:
+        return f"qualification of {account_of(draft.meta, draft.answers)[1]}"
+
+    def steps(self, draft: Draft, ctx: Context) -> Sequence[Step]:
+        q = ctx.knowledge.qualification
+        steps = account_step(draft.meta)
+        for kstep in q.steps:
+            section = f"Step {kstep.number}: {kstep.title}"
+            for question in kstep.questions:
+                steps.append(
+                    Step(
+                        id=question.id,
+                        prompt="dialogs/qualification/question.txt.j2",
+                        kind=InputKind.SCORE,
+                        label=question.label,
+                        values={"question": question, "kstep": kstep},
+                        minimum=q.scale.min,
+                        maximum=q.scale.max,
+                        scale_labels=q.scale.labels,
+                        allow_note=True,
+                        specials=SPECIALS,
+                        section=section,
+                        when=Condition(FIT_STEP, True, "there is a fit")
+                        if kstep.number > int(q.fit_decision.after_step.removeprefix("step"))
+                        else None,
+                    )
+                )
+            if kstep.id == q.fit_decision.after_step:
+                subtotals = [score_step(s.id, q, draft.answers) for s in q.steps[: kstep.number]]
+                steps.append(
+                    Step(
+                        id=FIT_STEP,
+                        prompt="dialogs/qualification/fit.txt.j2",
+                        kind=InputKind.YES_NO,
+                        label="Fit decision",
+                        values={"fit": q.fit_decision, "subtotals": subtotals},
+                        section="Fit decision",
+                    )
+                )
+        return steps
+
+    def complete(self, draft: Draft, ctx: Context) -> Completion:
+        q = ctx.knowledge.qualification
+        key, name = account_of(draft.meta, draft.answers)
+        fit = draft.answers.get(FIT_STEP, {}).get("value")
+        score = score_qualification(q, draft.answers, fit=fit if isinstance(fit, bool) else None)
+        previous = ctx.assessments(kind="qualification", account=key)
+        changes = step_changes(score.steps, previous[-1].result if previous else None)
+        questions = {question.id: question for question in q.questions}
+        known = {a.key for a in ctx.accounts()}
+        accounts = (
+            ()
+            if key in known
+            else (Account(person_id=ctx.person_id, key=key, name=name, created_at=ctx.now),)
+        )
+        assessment = Assessment(
+            id=uuid.uuid4().hex,
+            person_id=ctx.person_id,
+            kind="qualification",
+            account=key,
+            answers={k: dict(v) for k, v in draft.answers.items()},
+            result={**score.to_json(), "account_name": name},
+            started_at=draft.started_at or ctx.now,
+            completed_at=ctx.now,
+        )
+        reply = Reply(
+            "dialogs/qualification/result.txt.j2",
+            {
+                "account": name,
+                "score": score,
+                "changes": changes,
+                "previous_at": previous[-1].completed_at if previous else None,
+                "questions": questions,
+            },
+            kind=ReplyKind.RESULT,
+        )
+        return Completion((reply,), Effects(assessments=(assessment,), accounts=accounts))
+
+
+DIALOG = QualificationDialog()
