@@ -70,6 +70,27 @@ def knowledge_show(topic: str, directory: Path | None) -> None:
     click.echo(render(f"knowledge/{stem}.txt.j2", t=kb.topic(stem)))
 
 
+@main.command()
+@click.argument("dialog", required=False)
+@click.option("--markdown", is_flag=True, help="Every dialog, as the page docs/dialogs.md.")
+def diagram(dialog: str | None, markdown: bool) -> None:
+    """Print DIALOG's state machine as a Mermaid state diagram (e.g. `coach diagram qualification`)."""
+    from bot import diagram as drawing
+    from bot.dialogs import registry
+
+    kb = load_knowledge_or_exit(None)
+    dialogs = registry()
+    if markdown:
+        click.echo(drawing.markdown(list(dialogs.values()), kb))
+        return
+    by_name = {**{d.command: d for d in dialogs.values()}, **dialogs}
+    chosen = by_name.get((dialog or "").strip().lower().lstrip("/"))
+    if chosen is None:
+        names = ", ".join(sorted(dialogs))
+        raise click.BadParameter(f"unknown dialog {dialog!r}; choose one of: {names}", param_hint="DIALOG")
+    click.echo(drawing.mermaid(chosen, kb))
+
+
 def data_dir_option(command: Callable[..., None]) -> Callable[..., None]:
     """The ``--data-dir`` option every command that touches data takes."""
     return click.option(
