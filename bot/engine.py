@@ -12,7 +12,7 @@ import logging
 import re
 import unicodedata
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -73,6 +73,11 @@ _COMMAND = re.compile(r"^/([A-Za-z_]+)(?:@\w+)?(?:\s+(.*))?$", re.DOTALL)
 def clean_text(text: str) -> str:
     """NFC-normalize, drop control and bidi characters (keep newlines and tabs), trim."""
     return _CONTROL.sub("", unicodedata.normalize("NFC", text)).strip()
+
+
+def _position(steps: Sequence[Step], step: Step) -> int:
+    """The index of ``step`` in ``steps``, by id (a dataclass comparison would compare every field)."""
+    return [s.id for s in steps].index(step.id)
 
 
 class _TxContext:
@@ -300,11 +305,13 @@ class Engine:
     def _ask(self, turn: _Turn, frame: Frame, steps: list[Step], step: Step, **extra: Any) -> None:
         dialog = self._dialog(frame)
         values = {"dialog_title": dialog.title if dialog else frame.dialog, **extra}
+        if dialog is not None:
+            values.update(dialog.prompt_values(step, self._draft(frame), turn.ctx))
         previous = frame.draft.get("answers", {}).get(step.id)
         if previous is not None:
             values["previous"] = previous
         turn.replies.append(
-            question_reply(step, number=steps.index(step) + 1, total=len(steps), extra=values)
+            question_reply(step, number=_position(steps, step) + 1, total=len(steps), extra=values)
         )
 
     def _reask(self, turn: _Turn, *, again: bool = False) -> None:
@@ -462,7 +469,7 @@ class Engine:
             return
         frame, step, steps = current
         answers = frame.draft.get("answers", {})
-        earlier = [s for s in steps[: steps.index(step)] if s.id in answers]
+        earlier = [s for s in steps[: _position(steps, step)] if s.id in answers]
         if not earlier:
             turn.say("at_first")
             self._ask(turn, frame, steps, step)
@@ -486,7 +493,7 @@ class Engine:
             return
         target = steps[int(args) - 1]
         if target.id not in answers and target.id != step.id:
-            turn.error("edit_not_yet", number=int(args), current=steps.index(step) + 1)
+            turn.error("edit_not_yet", number=int(args), current=_position(steps, step) + 1)
             self._ask(turn, frame, steps, step)
             return
         frame = replace(frame, step=target.id)
@@ -556,7 +563,7 @@ class Engine:
             answers = frame.draft.get("answers", {})
             active = {
                 "what": dialog.describe(self._draft(frame)) if dialog else frame.dialog,
-                "number": steps.index(step) + 1,
+                "number": _position(steps, step) + 1,
                 "total": len(steps),
                 "rows": [
                     {"number": n, "label": s.label, "answer": answers.get(s.id), "current": s.id == step.id}

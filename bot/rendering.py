@@ -88,6 +88,7 @@ def environment(fmt: Format = Format.PLAIN) -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=False,
+        auto_reload=False,  # templates ship with the package: no stat() per render
         # Not HTML: escaping is per channel, done by `finalize` on every interpolated value.
         autoescape=False,  # noqa: S701
         finalize=_finalizer(fmt),

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from storage.base import (
     Account,
@@ -27,6 +28,11 @@ from storage.base import (
     utcnow,
 )
 
+#: Processed message ids remembered per person.
+MAX_SEEN = 1000
+
+_UNSET: Any = object()
+
 
 @dataclass
 class _Tables:
@@ -38,66 +44,81 @@ class _Tables:
     onboarding: dict[str, ModuleProgress] = field(default_factory=dict)
     seen: dict[str, datetime] = field(default_factory=dict)
 
-    def copy(self) -> _Tables:
-        return _Tables(
-            self.session,
-            list(self.answers),
-            list(self.assessments),
-            dict(self.accounts),
-            dict(self.plans),
-            dict(self.onboarding),
-            dict(self.seen),
-        )
-
 
 class _MemoryTransaction(PersonTransaction):
+    """Reads the committed tables; keeps its own changes aside until the block ends cleanly."""
+
     def __init__(self, person_id: str, tables: _Tables) -> None:
         self.person_id = person_id
-        self.tables = tables
+        self.base = tables
+        self.session: Any = _UNSET
+        self.new_answers: list[Answer] = []
+        self.new_assessments: list[Assessment] = []
+        self.new_accounts: dict[str, Account] = {}
+        self.new_plans: dict[str, CallPlan] = {}
+        self.new_progress: dict[str, ModuleProgress] = {}
+        self.new_seen: dict[str, datetime] = {}
+
+    def commit(self) -> None:
+        base = self.base
+        if self.session is not _UNSET:
+            base.session = self.session
+        base.answers.extend(self.new_answers)
+        base.assessments.extend(self.new_assessments)
+        base.accounts.update(self.new_accounts)
+        base.plans.update(self.new_plans)
+        base.onboarding.update(self.new_progress)
+        base.seen.update(self.new_seen)
+        while len(base.seen) > MAX_SEEN:  # keep the most recent ids (dicts keep insertion order)
+            del base.seen[next(iter(base.seen))]
 
     def get_session(self) -> Session | None:
-        return self.tables.session
+        return self.base.session if self.session is _UNSET else self.session
 
     def put_session(self, session: Session) -> None:
-        self.tables.session = session
+        self.session = session
 
     def append_answer(self, answer: Answer) -> None:
-        self.tables.answers.append(answer)
+        self.new_answers.append(answer)
 
     def answers(self, *, run_id: str | None = None) -> list[Answer]:
-        return [a for a in self.tables.answers if run_id in (None, a.run_id)]
+        return [a for a in (*self.base.answers, *self.new_answers) if run_id in (None, a.run_id)]
 
     def append_assessment(self, assessment: Assessment) -> None:
-        if any(a.id == assessment.id for a in self.tables.assessments):
+        if any(a.id == assessment.id for a in (*self.base.assessments, *self.new_assessments)):
             raise StorageError(f"assessment {assessment.id} is stored already; history is never rewritten")
-        self.tables.assessments.append(assessment)
+        self.new_assessments.append(assessment)
 
     def assessments(self, *, kind: str | None = None, account: str | None = None) -> list[Assessment]:
-        return [a for a in self.tables.assessments if kind in (None, a.kind) and account in (None, a.account)]
+        return [
+            a
+            for a in (*self.base.assessments, *self.new_assessments)
+            if kind in (None, a.kind) and account in (None, a.account)
+        ]
 
     def accounts(self) -> list[Account]:
-        return list(self.tables.accounts.values())
+        return list({**self.base.accounts, **self.new_accounts}.values())
 
     def put_account(self, account: Account) -> None:
-        self.tables.accounts[account.key] = account
+        self.new_accounts[account.key] = account
 
     def plans(self) -> list[CallPlan]:
-        return list(self.tables.plans.values())
+        return list({**self.base.plans, **self.new_plans}.values())
 
     def put_plan(self, plan: CallPlan) -> None:
-        self.tables.plans[plan.id] = plan
+        self.new_plans[plan.id] = plan
 
     def onboarding(self) -> list[ModuleProgress]:
-        return list(self.tables.onboarding.values())
+        return list({**self.base.onboarding, **self.new_progress}.values())
 
     def put_module_progress(self, progress: ModuleProgress) -> None:
-        self.tables.onboarding[progress.module] = progress
+        self.new_progress[progress.module] = progress
 
     def seen(self, key: str) -> bool:
-        return key in self.tables.seen
+        return key in self.base.seen or key in self.new_seen
 
     def mark_seen(self, key: str, *, at: datetime | None = None) -> None:
-        self.tables.seen[key] = at or utcnow()
+        self.new_seen[key] = at or utcnow()
 
 
 class MemoryStore(Store):
@@ -119,8 +140,10 @@ class MemoryStore(Store):
         with self._guard:
             lock = self._locks.setdefault(person_id, threading.Lock())
         with lock:
-            tables = self._people.get(person_id, _Tables()).copy()
-            yield _MemoryTransaction(person_id, tables)
+            tables = self._people.get(person_id) or _Tables()
+            tx = _MemoryTransaction(person_id, tables)
+            yield tx
+            tx.commit()
             self._people[person_id] = tables
 
     def read_person(self, person_id: str) -> PersonData:

@@ -146,8 +146,22 @@ def parse_answer(step: Step, text: str, *, now: datetime | None = None, tz: tzin
     raise Invalid(f"this step has an unknown kind {step.kind!r}")  # pragma: no cover
 
 
+_ACCEPTED: dict[int, tuple[Step, str]] = {}
+
+
 def accepted(step: Step) -> str:
-    """A sentence saying what a step accepts, for reprompts and help."""
+    """A sentence saying what a step accepts, for reprompts and help (memoized: steps are immutable)."""
+    memo = _ACCEPTED.get(id(step))
+    if memo is not None and memo[0] is step:
+        return memo[1]
+    text = _accepted(step)
+    if len(_ACCEPTED) > 4096:
+        _ACCEPTED.clear()
+    _ACCEPTED[id(step)] = (step, text)
+    return text
+
+
+def _accepted(step: Step) -> str:
     extras = "".join(f", or `{s.words[0]}` ({s.meaning or s.label})" for s in step.specials)
     if step.kind is InputKind.SCORE:
         lo, hi = int(step.minimum or 1), int(step.maximum or 5)
@@ -356,6 +370,10 @@ class Dialog(abc.ABC):
         account = draft.meta.get("account_name")
         return f"{self.title.lower()} of {account}" if account else self.title.lower()
 
+    def prompt_values(self, step: Step, draft: Draft, ctx: Context) -> Mapping[str, Any]:
+        """Values a step's prompt needs that depend on earlier answers (e.g. a subtotal); none by default."""
+        return {}
+
     def on_answer(self, step: Step, parsed: Parsed, draft: Draft, ctx: Context) -> tuple[Reply, ...]:
         """Replies to show right after an answer (e.g. quiz feedback); none by default."""
         return ()
@@ -375,14 +393,11 @@ def question_reply(step: Step, *, number: int, total: int, extra: Mapping[str, A
         choices = (Choice("Next", "next"),)
         numbered = False
     choices += tuple(Choice(s.label, s.value) for s in step.specials)
-    values = {
-        **step.values,
-        **(extra or {}),
-        "step": step,
-        "number": number,
-        "total": total,
-        "accepted": accepted(step),
-    }
+    values = {**step.values, **(extra or {}), "step": step, "number": number, "total": total}
+    values["header"] = " · ".join(
+        x for x in (str(values.get("dialog_title", "")), step.section, f"question {number} of {total}") if x
+    )
+    values["accepted"] = accepted(step)
     return Reply(
         step.prompt, values, choices=choices, kind=ReplyKind.QUESTION, step=step.id, numbered=numbered
     )

@@ -27,6 +27,7 @@ from bot.dialogs.base import (
     Started,
     Step,
 )
+from bot.knowledge.schema import Qualification
 from bot.messages import Choice, Reply, ReplyKind
 from storage.base import Account, Assessment
 
@@ -119,9 +120,19 @@ class QualificationDialog(Dialog):
     def describe(self, draft: Draft) -> str:
         return f"qualification of {account_of(draft.meta, draft.answers)[1]}"
 
+    def __init__(self) -> None:
+        self._steps: dict[int, tuple[Qualification, tuple[Step, ...]]] = {}
+
     def steps(self, draft: Draft, ctx: Context) -> Sequence[Step]:
-        q = ctx.knowledge.qualification
-        steps = account_step(draft.meta)
+        return [*account_step(draft.meta), *self._questions(ctx.knowledge.qualification)]
+
+    def _questions(self, q: Qualification) -> tuple[Step, ...]:
+        """The question steps, built once per knowledge base (they depend on nothing else)."""
+        cached = self._steps.get(id(q))
+        if cached is not None and cached[0] is q:
+            return cached[1]
+        fit_after = next(s.number for s in q.steps if s.id == q.fit_decision.after_step)
+        steps: list[Step] = []
         for kstep in q.steps:
             section = f"Step {kstep.number}: {kstep.title}"
             for question in kstep.questions:
@@ -139,23 +150,30 @@ class QualificationDialog(Dialog):
                         specials=SPECIALS,
                         section=section,
                         when=Condition(FIT_STEP, True, "there is a fit")
-                        if kstep.number > int(q.fit_decision.after_step.removeprefix("step"))
+                        if kstep.number > fit_after
                         else None,
                     )
                 )
             if kstep.id == q.fit_decision.after_step:
-                subtotals = [score_step(s.id, q, draft.answers) for s in q.steps[: kstep.number]]
                 steps.append(
                     Step(
                         id=FIT_STEP,
                         prompt="dialogs/qualification/fit.txt.j2",
                         kind=InputKind.YES_NO,
                         label="Fit decision",
-                        values={"fit": q.fit_decision, "subtotals": subtotals},
+                        values={"fit": q.fit_decision},
                         section="Fit decision",
                     )
                 )
-        return steps
+        self._steps[id(q)] = (q, tuple(steps))
+        return self._steps[id(q)][1]
+
+    def prompt_values(self, step: Step, draft: Draft, ctx: Context) -> Mapping[str, Any]:
+        if step.id != FIT_STEP:
+            return {}
+        q = ctx.knowledge.qualification
+        upto = next(s.number for s in q.steps if s.id == q.fit_decision.after_step)
+        return {"subtotals": [score_step(s.id, q, draft.answers) for s in q.steps[:upto]]}
 
     def complete(self, draft: Draft, ctx: Context) -> Completion:
         q = ctx.knowledge.qualification
