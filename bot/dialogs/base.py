@@ -42,11 +42,14 @@ class Condition:
     step: str
     equals: Any
     label: str
+    negate: bool = False  # ask when the answer is anything but ``equals``
 
     def holds(self, answers: Mapping[str, Mapping[str, Any]]) -> bool:
-        """True if the earlier step was answered with the value."""
+        """True if the earlier step was answered with the value (or, negated, with another one)."""
         answer = answers.get(self.step)
-        return answer is not None and answer.get("value") == self.equals
+        if answer is None:
+            return False
+        return bool((answer.get("value") == self.equals) != self.negate)
 
 
 @dataclass(frozen=True, slots=True)
