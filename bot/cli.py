@@ -190,7 +190,14 @@ def backup_cmd(target: Path, data_dir: Path | None) -> None:
 @main.command()
 @click.option("--user", default=None, help="Who is chatting: your name (default: your login name).")
 @data_dir_option
-def chat(user: str | None, data_dir: Path | None) -> None:
+@click.option(
+    "--files",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("coach-exports"),
+    show_default=True,
+    help="Where call plans and charts are written.",
+)
+def chat(user: str | None, data_dir: Path | None, files: Path) -> None:
     """Chat with the coach in the terminal (interactive, or line by line from a pipe)."""
     from bot.channels.console import Console, read_lines
     from bot.engine import Engine
@@ -199,7 +206,8 @@ def chat(user: str | None, data_dir: Path | None) -> None:
     user = " ".join((user or default_user()).split())
     if not user:
         raise click.BadParameter("a user name cannot be empty", param_hint="--user")
-    console = Console(Engine(store, knowledge=load_knowledge_or_exit(None)), user=user, write=click.echo)
+    engine = Engine(store, knowledge=load_knowledge_or_exit(None))
+    console = Console(engine, user=user, write=click.echo, files=files)
     interactive = sys.stdin.isatty()
     if interactive:
         click.echo(f"Account Coach, chatting as {user} (data in {store.location}). Type /quit to leave.\n")

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.dialogs import by_command, registry
+from bot.dialogs import by_command, registry, views
 from bot.dialogs.base import (
     Completion,
     Context,
@@ -28,6 +28,7 @@ from bot.dialogs.base import (
     Parsed,
     Refused,
     Step,
+    View,
     accepted,
     parse_answer,
     question_reply,
@@ -144,12 +145,14 @@ class Engine:
         knowledge: KnowledgeBase | None = None,
         expiry: timedelta = DEFAULT_EXPIRY,
         dialogs: Mapping[str, Dialog] | None = None,
+        read_only: Mapping[str, View] | None = None,
     ) -> None:
         self.store = store
         self.knowledge = knowledge or shipped_knowledge()
         self.expiry = expiry
         self.dialogs = dict(dialogs) if dialogs is not None else registry()
         self.commands = {d.command: d for d in self.dialogs.values()} if dialogs is not None else by_command()
+        self.views = dict(read_only) if read_only is not None else views()
 
     # ------------------------------------------------------------------ entry point
     def handle(self, incoming: Incoming) -> list[Reply]:
@@ -244,7 +247,8 @@ class Engine:
 
     def _command_list(self) -> list[tuple[str, str]]:
         starts = [(f"/{d.command} {d.usage}".strip(), d.summary) for d in self.dialogs.values()]
-        return starts + [(f"/{name}", what) for name, what in GLOBAL_COMMANDS.items()]
+        shows = [(f"/{v.command} {v.usage}".strip(), v.summary) for v in self.views.values()]
+        return starts + shows + [(f"/{name}", what) for name, what in GLOBAL_COMMANDS.items()]
 
     def _command(self, turn: _Turn, name: str, args: str) -> None:
         if name in ("help", "start"):
@@ -264,6 +268,9 @@ class Engine:
             self._resume(turn, args)
         elif name in self.commands:
             self._start(turn, self.commands[name], args)
+        elif name in self.views:
+            turn.replies.extend(self.views[name].show(args, turn.ctx))
+            self._reask(turn)
         else:
             turn.error("unknown_command", command=f"/{name}", commands=self._command_list())
             self._reask(turn)

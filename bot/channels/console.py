@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import TextIO
 
 from bot.engine import Engine
-from bot.messages import Action, Channel, Choice, Incoming, Reply
+from bot.messages import Action, Attachment, Channel, Choice, Incoming, Reply
 from bot.rendering import Format
 
 QUIT = {"/quit", "/exit"}
@@ -25,10 +26,13 @@ def format_choices(reply: Reply) -> str:
 class Console:
     """Talks to the engine for one terminal user."""
 
-    def __init__(self, engine: Engine, *, user: str, write: Callable[[str], None]) -> None:
+    def __init__(
+        self, engine: Engine, *, user: str, write: Callable[[str], None], files: Path | None = None
+    ) -> None:
         self.engine = engine
         self.user = user
         self.write = write
+        self.files = files or Path("coach-exports")
         self._session = uuid.uuid4().hex[:12]
         self._count = 0
         self._choices: tuple[Choice, ...] = ()
@@ -60,12 +64,21 @@ class Console:
         """Print replies; remember the last question's choices for the next line."""
         for reply in replies:
             self.write(reply.text(Format.PLAIN))
+            for attachment in reply.attachments:
+                self.write(f"   Saved {attachment.title or attachment.filename}: {self.save(attachment)}")
             choices = format_choices(reply)
             if choices:
                 self.write(f"   {choices}")
             self.write("")
             if reply.step is not None:
                 self._choices, self._numbered, self._step = reply.choices, reply.numbered, reply.step
+
+    def save(self, attachment: Attachment) -> Path:
+        """Write an attachment (a call plan, a chart) to the files folder; returns its path."""
+        self.files.mkdir(parents=True, exist_ok=True)
+        path = self.files / attachment.filename
+        path.write_bytes(attachment.content)
+        return path.resolve()
 
     def send(self, line: str) -> None:
         """Handle one typed line."""

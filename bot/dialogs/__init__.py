@@ -1,27 +1,45 @@
-"""The dialogs, found by a registry: every module here that defines ``DIALOG`` is one, no list to edit."""
+"""Dialogs and views, found by a registry: a module here defining ``DIALOG`` or ``VIEWS`` adds them."""
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
 from functools import cache
+from types import ModuleType
 
-from bot.dialogs.base import Dialog
+from bot.dialogs.base import Dialog, View
+
+
+@cache
+def _modules() -> tuple[ModuleType, ...]:
+    found = []
+    for module_info in pkgutil.iter_modules(__path__):
+        if not module_info.name.startswith("_") and module_info.name != "base":
+            found.append(importlib.import_module(f"{__name__}.{module_info.name}"))
+    return tuple(found)
 
 
 @cache
 def registry() -> dict[str, Dialog]:
-    """Every dialog by name, discovered from the modules of this package."""
+    """Every dialog by name, discovered from the modules of this package (``DIALOG = ...``)."""
     found: dict[str, Dialog] = {}
-    for module_info in pkgutil.iter_modules(__path__):
-        if module_info.name.startswith("_") or module_info.name == "base":
-            continue
-        module = importlib.import_module(f"{__name__}.{module_info.name}")
+    for module in _modules():
         dialog = getattr(module, "DIALOG", None)
         if isinstance(dialog, Dialog):
             if dialog.name in found:
                 raise RuntimeError(f"two dialogs are named {dialog.name!r}")
             found[dialog.name] = dialog
+    return found
+
+
+@cache
+def views() -> dict[str, View]:
+    """Every read-only command by its command, discovered the same way (``VIEWS = (...)``)."""
+    found: dict[str, View] = {}
+    for module in _modules():
+        for view in getattr(module, "VIEWS", ()):
+            if isinstance(view, View):
+                found[view.command] = view
     return found
 
 

@@ -11,7 +11,7 @@ import abc
 import enum
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any, ClassVar, Protocol
 
@@ -205,6 +205,15 @@ def _parse_score(step: Step, text: str) -> Parsed:
 
 
 def _parse_choice(step: Step, text: str) -> Parsed:
+    if step.allow_note:  # "known they grow 10% a year": a choice, then a note
+        head, _, rest = text.strip().partition(" ")
+        if rest.strip():
+            try:
+                picked = _parse_choice(replace(step, allow_note=False), head)
+            except Invalid:
+                pass
+            else:
+                return Parsed(picked.value, note=_parse_text(rest))
     word = normalize_word(text)
     if word.isdigit() and 1 <= int(word) <= len(step.choices):
         return Parsed(step.choices[int(word) - 1].value)
@@ -380,6 +389,18 @@ class Dialog(abc.ABC):
     def on_answer(self, step: Step, parsed: Parsed, draft: Draft, ctx: Context) -> tuple[Reply, ...]:
         """Replies to show right after an answer (e.g. quiz feedback); none by default."""
         return ()
+
+
+class View(abc.ABC):
+    """A read-only command (``/accounts``, ``/history ACCOUNT``): shows data, changes nothing."""
+
+    command: ClassVar[str]
+    summary: ClassVar[str]
+    usage: ClassVar[str] = ""
+
+    @abc.abstractmethod
+    def show(self, args: str, ctx: Context) -> tuple[Reply, ...]:
+        """The replies for ``/command ARGS``."""
 
 
 def question_reply(step: Step, *, number: int, total: int, extra: Mapping[str, Any] | None = None) -> Reply:

@@ -12,8 +12,8 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bot.coaching.accounts import MAX_NAME, match_account
 from bot.coaching.scoring import NOT_ASKED, SKIP, score_qualification, score_step, step_changes
+from bot.dialogs._common import account_of, account_step, new_account_if_unknown, start_for_account
 from bot.dialogs.base import (
     Completion,
     Condition,
@@ -28,8 +28,8 @@ from bot.dialogs.base import (
     Step,
 )
 from bot.knowledge.schema import Qualification
-from bot.messages import Choice, Reply, ReplyKind
-from storage.base import Account, Assessment
+from bot.messages import Reply, ReplyKind
+from storage.base import Assessment
 
 SPECIALS = (
     Special(SKIP, ("skip", "n/a", "na", "does not apply", "not applicable"), "Skip", "does not apply"),
@@ -46,63 +46,7 @@ SPECIALS = (
         "skip the rest of this step",
     ),
 )
-ACCOUNT_STEP = "account"
 FIT_STEP = "fit"
-
-
-def account_of(meta: Mapping[str, Any], answers: Mapping[str, Mapping[str, Any]]) -> tuple[str, str]:
-    """The account (key, name) a run is about, once a suggested spelling was accepted or refused."""
-    suggestion = meta.get("suggestion")
-    chosen = answers.get(ACCOUNT_STEP, {}).get("value")
-    if suggestion and chosen == "existing":
-        return suggestion["key"], suggestion["name"]
-    return meta["account"], meta["account_name"]
-
-
-def start_for_account(args: str, ctx: Context, *, command: str, what: str) -> Started | Refused:
-    """Accept ``/COMMAND ACCOUNT``: a known account, a new one, or a close misspelling to confirm."""
-    name = " ".join(args.split())
-    if not name:
-        return Refused(
-            Reply(
-                "dialogs/need_account.txt.j2",
-                {"command": command, "what": what, "accounts": [a.name for a in ctx.accounts()]},
-                kind=ReplyKind.ERROR,
-            )
-        )
-    if len(name) > MAX_NAME:
-        return Refused(
-            Reply(
-                "dialogs/account_too_long.txt.j2",
-                {"limit": MAX_NAME, "length": len(name)},
-                kind=ReplyKind.ERROR,
-            )
-        )
-    match = match_account(name, ctx.accounts())
-    meta: dict[str, Any] = {"account": match.key, "account_name": match.name, "new": not match.existing}
-    if match.suggestion is not None:
-        meta["suggestion"] = {"key": match.suggestion.key, "name": match.suggestion.name}
-    return Started(meta=meta)
-
-
-def account_step(meta: Mapping[str, Any]) -> list[Step]:
-    """A first step asking 'did you mean ...?' when the typed name is close to an existing account."""
-    suggestion = meta.get("suggestion")
-    if not suggestion:
-        return []
-    return [
-        Step(
-            id=ACCOUNT_STEP,
-            prompt="dialogs/did_you_mean.txt.j2",
-            kind=InputKind.CHOICE,
-            label="Account",
-            values={"typed": meta["account_name"], "suggestion": suggestion["name"]},
-            choices=(
-                Choice(f"Yes, {suggestion['name']}", "existing"),
-                Choice(f"No, a new account: {meta['account_name']}", "new"),
-            ),
-        )
-    ]
 
 
 class QualificationDialog(Dialog):
@@ -183,12 +127,7 @@ class QualificationDialog(Dialog):
         previous = ctx.assessments(kind="qualification", account=key)
         changes = step_changes(score.steps, previous[-1].result if previous else None)
         questions = {question.id: question for question in q.questions}
-        known = {a.key for a in ctx.accounts()}
-        accounts = (
-            ()
-            if key in known
-            else (Account(person_id=ctx.person_id, key=key, name=name, created_at=ctx.now),)
-        )
+        accounts = new_account_if_unknown(ctx, key, name)
         assessment = Assessment(
             id=uuid.uuid4().hex,
             person_id=ctx.person_id,

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bot.coaching.stages import assess_stage, movement
+from bot.dialogs._common import account_of, account_step, new_account_if_unknown, start_for_account
 from bot.dialogs.base import (
     Completion,
     Condition,
@@ -26,10 +27,9 @@ from bot.dialogs.base import (
     Started,
     Step,
 )
-from bot.dialogs.qualification import account_of, account_step, start_for_account
 from bot.knowledge.schema import RelationshipStages
 from bot.messages import Choice, Reply, ReplyKind
-from storage.base import Account, Assessment
+from storage.base import Assessment
 
 
 def shorten(text: str, limit: int) -> str:
@@ -139,14 +139,12 @@ class StageDialog(Dialog):
             started_at=draft.started_at or ctx.now,
             completed_at=ctx.now,
         )
-        known = {a.key for a in ctx.accounts()}
-        new_account = Account(person_id=ctx.person_id, key=key, name=name, created_at=ctx.now)
         reply = Reply(
             "dialogs/stage/result.txt.j2",
             {"account": name, "result": result, "stored": stored, "stages": rs.stages},
             kind=ReplyKind.RESULT,
         )
-        effects = Effects(assessments=(assessment,), accounts=() if key in known else (new_account,))
+        effects = Effects(assessments=(assessment,), accounts=new_account_if_unknown(ctx, key, name))
         return Completion((reply,), effects)
 
     def prompt_values(self, step: Step, draft: Draft, ctx: Context) -> Mapping[str, Any]:

@@ -1,0 +1,161 @@
+"""``/plan ACCOUNT``: prepare a customer call (seed 003's checklist, seed 000's individual call plan).
+
+When and with whom, both sides' objectives, what is known of the customer's business and people, the
+specialists to involve and the risks; then a call plan that pulls in the account's latest qualification
+(questions not asked or scored low become questions to ask) and stage. The plan is kept, listed by
+``/plans``, and sent as a Markdown file.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from bot.coaching.planning import build_plan
+from bot.dialogs._common import account_of, account_step, new_account_if_unknown, start_for_account
+from bot.dialogs.base import (
+    Completion,
+    Context,
+    Dialog,
+    Draft,
+    Effects,
+    InputKind,
+    Refused,
+    Special,
+    Started,
+    Step,
+)
+from bot.knowledge.schema import CallPlanning
+from bot.messages import Attachment, Choice, Reply, ReplyKind
+from bot.rendering import render
+from storage.base import CallPlan
+
+SKIP = Special("skip", ("skip", "none", "no", "n/a", "nobody", "no one"), "None", "nothing to add")
+SKIP_SECTION = Special(
+    "skip_section", ("skip step", "skip section", "skip rest"), "Skip section", "the rest unknown"
+)
+
+
+def _text_step(step_id: str, label: str, *, required: bool = True) -> Step:
+    return Step(
+        id=step_id,
+        prompt=f"dialogs/plan/{step_id}.txt.j2",
+        kind=InputKind.TEXT,
+        label=label,
+        required=required,
+        specials=() if required else (SKIP,),
+        section="The call",
+    )
+
+
+class PlanDialog(Dialog):
+    """Pre-call planning."""
+
+    name = "plan"
+    command = "plan"
+    title = "Call plan"
+    summary = "prepare your next call with an account: checklist, stakeholders, questions to ask"
+    usage = "ACCOUNT"
+
+    def __init__(self) -> None:
+        self._steps: dict[int, tuple[CallPlanning, tuple[Step, ...]]] = {}
+
+    def start(self, args: str, ctx: Context) -> Started | Refused:
+        return start_for_account(args, ctx, command=self.command, what="plan a call with")
+
+    def describe(self, draft: Draft) -> str:
+        return f"call plan for {account_of(draft.meta, draft.answers)[1]}"
+
+    def steps(self, draft: Draft, ctx: Context) -> Sequence[Step]:
+        return [*account_step(draft.meta), *self._plan_steps(ctx.knowledge.call_planning)]
+
+    def _plan_steps(self, cp: CallPlanning) -> tuple[Step, ...]:
+        cached = self._steps.get(id(cp))
+        if cached is not None and cached[0] is cp:
+            return cached[1]
+        roles = ", ".join(r.label.lower() for r in cp.stakeholder_roles)
+        steps = [
+            Step(
+                id="call_at",
+                prompt="dialogs/plan/call_at.txt.j2",
+                kind=InputKind.DATETIME,
+                label="When the call is",
+                section="The call",
+            ),
+            Step(
+                id="attendees",
+                prompt="dialogs/plan/attendees.txt.j2",
+                kind=InputKind.TEXT,
+                label="Who it is with",
+                values={"roles": roles},
+                section="The call",
+            ),
+            _text_step("first_meeting", "Met for the first time", required=False),
+            _text_step("our_objective", "What we want"),
+            _text_step("their_objective", "What the customer wants"),
+        ]
+        known = (Choice("Known", "known"), Choice("Unknown", "unknown"))
+        for section in cp.sections:
+            for item in section.items:
+                steps.append(
+                    Step(
+                        id=item.id,
+                        prompt="dialogs/plan/checklist.txt.j2",
+                        kind=InputKind.CHOICE,
+                        label=item.label,
+                        values={"item": item, "section_title": section.title},
+                        choices=known,
+                        allow_note=True,
+                        specials=(SKIP_SECTION,),
+                        section=section.title,
+                    )
+                )
+        steps += [_text_step("specialists", "Specialists to involve", required=False)]
+        steps += [_text_step("risks", "Risks and competitors", required=False)]
+        self._steps[id(cp)] = (cp, tuple(steps))
+        return self._steps[id(cp)][1]
+
+    def complete(self, draft: Draft, ctx: Context) -> Completion:
+        key, name = account_of(draft.meta, draft.answers)
+        qualifications = ctx.assessments(kind="qualification", account=key)
+        stages = ctx.assessments(kind="stage", account=key)
+        answers = {k: v for k, v in draft.answers.items() if v.get("special") != "skip"}
+        result = build_plan(
+            ctx.knowledge,
+            account=name,
+            answers=answers,
+            qualification=qualifications[-1] if qualifications else None,
+            stage=stages[-1] if stages else None,
+        )
+        call_at = datetime.fromisoformat(result.call_at) if result.call_at else None
+        markdown = render("dialogs/plan/plan.md.j2", plan=result, call_at=call_at, made_at=ctx.now)
+        plan = CallPlan(
+            id=uuid.uuid4().hex,
+            person_id=ctx.person_id,
+            account=key,
+            call_at=call_at,
+            plan={**result.to_json(), "markdown": markdown},
+            created_at=ctx.now,
+        )
+        filename = plan_filename(name, call_at)
+        reply = Reply(
+            "dialogs/plan/result.txt.j2",
+            {"plan": result, "call_at": call_at, "filename": filename},
+            kind=ReplyKind.RESULT,
+            attachments=(
+                Attachment(filename, markdown.encode("utf-8"), "text/markdown", f"Call plan: {name}"),
+            ),
+        )
+        effects = Effects(plans=(plan,), accounts=new_account_if_unknown(ctx, key, name))
+        return Completion((reply,), effects)
+
+
+def plan_filename(account: str, call_at: datetime | None) -> str:
+    """``call-plan-acme-2026-12-03.md``: safe on every file system."""
+    slug = re.sub(r"[^a-z0-9]+", "-", account.lower()).strip("-") or "account"
+    return f"call-plan-{slug[:40]}-{call_at:%Y-%m-%d}.md" if call_at else f"call-plan-{slug[:40]}.md"
+
+
+DIALOG = PlanDialog()
