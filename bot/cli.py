@@ -169,6 +169,41 @@ def forget_cmd(user: str, yes: bool, data_dir: Path | None) -> None:
     click.echo(f"Erased: {summary}.")
 
 
+@main.command("export-plan")
+@click.option("--user", required=True, help="A name given to `coach chat --user`, or a Slack/Telegram id.")
+@click.option("--account", required=True, help="The account whose latest call plan to write.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+    default=None,
+    help="The file to write (default: call-plan-ACCOUNT-DATE.md here; - for stdout).",
+)
+@data_dir_option
+def export_plan_cmd(user: str, account: str, out: Path | None, data_dir: Path | None) -> None:
+    """Write the latest call plan for an account as a Markdown file."""
+    from bot.coaching.accounts import account_key
+    from bot.dialogs.plan import plan_filename
+
+    store = open_store_or_exit(data_dir)
+    key = account_key(account)
+    plans = [
+        p for i in person_ids_or_exit(store, user) for p in store.read_person(i).plans if p.account == key
+    ]
+    if not plans:
+        click.echo(
+            f"error: {user} has no call plan for {account!r}; make one with `/plan {account}`", err=True
+        )
+        sys.exit(1)
+    plan = max(plans, key=lambda p: p.created_at)
+    markdown = str(plan.plan.get("markdown", ""))
+    if out is not None and str(out) == "-":
+        click.echo(markdown)
+        return
+    target = out or Path(plan_filename(str(plan.plan.get("account", account)), plan.call_at))
+    target.write_text(markdown + "\n", encoding="utf-8")
+    click.echo(f"Wrote the call plan for {plan.plan.get('account', account)} to {target}.")
+
+
 @main.command("backup")
 @click.argument("target", type=click.Path(file_okay=False, path_type=Path))
 @data_dir_option
