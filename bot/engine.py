@@ -30,11 +30,12 @@ from bot.dialogs.base import (
     Step,
     View,
     accepted,
+    is_number,
     parse_answer,
     question_reply,
 )
 from bot.knowledge import KnowledgeBase, shipped_knowledge
-from bot.messages import Incoming, Reply, ReplyKind
+from bot.messages import Choice, Incoming, Reply, ReplyKind
 from storage.base import (
     Account,
     Answer,
@@ -52,6 +53,8 @@ from storage.base import (
 log = logging.getLogger(__name__)
 
 DEFAULT_EXPIRY = timedelta(days=7)
+#: The step id of yes/no buttons on a confirmation (cancel, pause, resume an expired dialog).
+CONFIRM_STEP = "confirm"
 #: The special answer that skips the rest of a section (``skip step`` in the qualification).
 SKIP_SECTION = "skip_section"
 #: Longest message read at all; longer ones are refused whole (nothing is cut silently).
@@ -74,6 +77,21 @@ _COMMAND = re.compile(r"^/([A-Za-z_]+)(?:@\w+)?(?:\s+(.*))?$", re.DOTALL)
 def clean_text(text: str) -> str:
     """NFC-normalize, drop control and bidi characters (keep newlines and tabs), trim."""
     return _CONTROL.sub("", unicodedata.normalize("NFC", text)).strip()
+
+
+def _naming(dialog: Dialog, args: str) -> str:
+    """'qualification of Beta': a dialog about to start, named with its argument."""
+    args = " ".join(args.split())
+    return f"{dialog.title.lower()} of {args}" if args else dialog.title.lower()
+
+
+def _shown(step: Step, answer: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """An answer as a person reads it: a picked choice by its label, not its stored value."""
+    if answer is None or not step.choices:
+        return answer
+    labels = {c.value: c.label for c in step.choices}
+    value = answer.get("value")
+    return {**answer, "value": labels.get(value, value) if isinstance(value, str) else value}
 
 
 def _position(steps: Sequence[Step], step: Step) -> int:
@@ -119,6 +137,12 @@ class _Turn:
 
     def say(self, template: str, kind: ReplyKind = ReplyKind.MESSAGE, **values: Any) -> None:
         self.replies.append(Reply(f"engine/{template}.txt.j2", values, kind=kind))
+
+    def confirm(self, template: str, **values: Any) -> None:
+        """A yes/no question about the conversation itself, with buttons."""
+        choices = (Choice("Yes", "yes"), Choice("No", "no"))
+        reply = Reply(f"engine/{template}.txt.j2", values, choices, ReplyKind.QUESTION, step=CONFIRM_STEP)
+        self.replies.append(reply)
 
     def error(self, template: str, **values: Any) -> None:
         self.say(template, ReplyKind.ERROR, **values)
@@ -437,10 +461,10 @@ class Engine:
         if active is not None:
             active_dialog = self._dialog(active)
             turn.set_pending({"kind": "switch", "command": dialog.command, "args": args})
-            turn.say(
+            turn.confirm(
                 "confirm_switch",
                 current=active_dialog.describe(self._draft(active)) if active_dialog else active.dialog,
-                new=dialog.title.lower(),
+                new=_naming(dialog, args),
             )
             return
         started = dialog.start(args, turn.ctx)
@@ -463,7 +487,7 @@ class Engine:
             return
         dialog = self._dialog(frame)
         turn.set_pending({"kind": "cancel"})
-        turn.say(
+        turn.confirm(
             "confirm_cancel",
             what=dialog.describe(self._draft(frame)) if dialog else frame.dialog,
             answered=len(frame.draft.get("answers", {})),
@@ -494,7 +518,7 @@ class Engine:
         frame, step, steps = current
         answers = frame.draft.get("answers", {})
         answered = [n for n, s in enumerate(steps, start=1) if s.id in answers]
-        if not args.strip().isdigit() or not 1 <= int(args) <= len(steps):
+        if not is_number(args) or not 1 <= int(args) <= len(steps):
             turn.error("edit_usage", given=args[:20], total=len(steps), answered=answered)
             self._ask(turn, frame, steps, step)
             return
@@ -550,7 +574,7 @@ class Engine:
             return
         index = len(paused) - 1
         if args.strip():
-            if not args.strip().isdigit() or not 1 <= int(args) <= len(paused):
+            if not is_number(args) or not 1 <= int(args) <= len(paused):
                 turn.error("resume_usage", given=args[:20], paused=self._paused_list(turn))
                 return
             index = len(paused) - int(args)
@@ -573,7 +597,12 @@ class Engine:
                 "number": _position(steps, step) + 1,
                 "total": len(steps),
                 "rows": [
-                    {"number": n, "label": s.label, "answer": answers.get(s.id), "current": s.id == step.id}
+                    {
+                        "number": n,
+                        "label": s.label,
+                        "answer": _shown(s, answers.get(s.id)),
+                        "current": s is step,
+                    }
                     for n, s in enumerate(steps, start=1)
                 ],
                 "deadline": frame.deadline,
@@ -583,6 +612,10 @@ class Engine:
     # ------------------------------------------------------------------ confirmations and expiry
     def _answer_pending(self, turn: _Turn, text: str, incoming: Incoming) -> None:
         pending = dict(turn.pending or {})
+        if incoming.action is not None and incoming.action.step != CONFIRM_STEP:
+            turn.error("stale_confirm")
+            self._say_pending(turn, pending)
+            return
         raw = incoming.action.value if incoming.action is not None else text
         word = " ".join(raw.lower().strip(" .!").split())
         yes, no = word in {"yes", "y", "ok", "sure", "yep"}, word in {"no", "n", "nope"}
@@ -632,12 +665,13 @@ class Engine:
         what = self._describe(frame) if frame is not None else ""
         if pending.get("kind") == "switch":
             dialog = self.commands.get(str(pending.get("command")))
-            turn.say("confirm_switch", current=what, new=dialog.title.lower() if dialog else "")
+            args = str(pending.get("args", ""))
+            turn.confirm("confirm_switch", current=what, new=_naming(dialog, args) if dialog else "")
         elif pending.get("kind") == "expired" and frame is not None:
-            turn.say("confirm_expired", what=what, started_at=frame.started_at, now=turn.now)
+            turn.confirm("confirm_expired", what=what, started_at=frame.started_at, now=turn.now)
         else:
             answered = len(frame.draft.get("answers", {})) if frame is not None else 0
-            turn.say("confirm_cancel", what=what, answered=answered)
+            turn.confirm("confirm_cancel", what=what, answered=answered)
 
     def _check_expiry(self, turn: _Turn, text: str) -> bool:
         """Drop expired paused dialogs; offer an expired active one for resume. False: the turn is over."""
@@ -651,7 +685,7 @@ class Engine:
         if frame is None or frame.deadline is None or frame.deadline > turn.now or turn.pending is not None:
             return True
         turn.set_pending({"kind": "expired"})
-        turn.say("confirm_expired", what=self._describe(frame), started_at=frame.started_at, now=turn.now)
+        turn.confirm("confirm_expired", what=self._describe(frame), started_at=frame.started_at, now=turn.now)
         return False
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TextIO
 
+from bot.dialogs.base import is_number
 from bot.engine import Engine
 from bot.messages import Action, Attachment, Channel, Choice, Incoming, Reply
 from bot.rendering import Format
@@ -46,7 +47,7 @@ class Console:
         action = None
         typed = text.strip().lower()
         if self._step is not None and self._choices:
-            if self._numbered and typed.isdigit() and 1 <= int(typed) <= len(self._choices):
+            if self._numbered and is_number(typed) and 1 <= int(typed) <= len(self._choices):
                 action = Action(self._step, self._choices[int(typed) - 1].value)
             else:
                 for choice in self._choices:

@@ -105,8 +105,14 @@ class Invalid(ValueError):
 
 
 _SCORE = re.compile(r"^\s*([+-]?\d+(?:[.,]\d+)?)(?:\s*/\s*\d+)?(?:(?:\s*[-:,;.–—]\s*|\s+)(.*))?$", re.DOTALL)
-_YES = {"yes", "y", "yeah", "yep", "sure", "ok", "okay", "true", "1"}
-_NO = {"no", "n", "nope", "false", "0"}
+_YES = {"yes", "y", "yeah", "yep", "sure", "ok", "okay", "true"}
+_NO = {"no", "n", "nope", "false"}
+
+
+def is_number(text: str) -> bool:
+    """A plain whole number in ASCII digits (``isdigit`` also accepts ``²``, which ``int`` refuses)."""
+    text = text.strip()
+    return text.isascii() and text.isdigit()
 
 
 def normalize_word(text: str) -> str:
@@ -215,7 +221,7 @@ def _parse_choice(step: Step, text: str) -> Parsed:
             else:
                 return Parsed(picked.value, note=_parse_text(rest))
     word = normalize_word(text)
-    if word.isdigit() and 1 <= int(word) <= len(step.choices):
+    if is_number(word) and 1 <= int(word) <= len(step.choices):
         return Parsed(step.choices[int(word) - 1].value)
     for choice in step.choices:
         if word in (normalize_word(choice.label), normalize_word(choice.value)):
