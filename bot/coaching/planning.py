@@ -70,7 +70,8 @@ class CallPlanResult:
 
 
 _SPLIT = re.compile(r"\s*[;\n]\s*")
-_NAME_ROLE = re.compile(r"^(?P<name>.+?)\s*(?:[,(:–—-]\s*|\s+as\s+)(?P<role>[^,()]+?)\)?$")
+# "Name, role", "Name (role)", "Name: role", "Name - role" (a dash with spaces: "Anne-Marie" is one name).
+_NAME_ROLE = re.compile(r"^(?P<name>.+?)(?:\s*[,(:]\s*|\s+[-–—]\s+|\s+as\s+)(?P<role>[^,()]+?)\)?$")
 
 
 def parse_stakeholders(text: str, roles: Mapping[str, str], first: str) -> tuple[Stakeholder, ...]:
@@ -125,11 +126,11 @@ def build_plan(
     questions: list[Question] = []
     q_by_id = {q.id: q for q in kb.qualification.questions}
     if qualification is not None:
-        for qid, answer in qualification.answers.items():
-            question = q_by_id.get(qid)
-            if question is None:
+        for qid, question in q_by_id.items():  # in the questionnaire's order
+            given = qualification.answers.get(qid)
+            if not isinstance(given, Mapping):
                 continue
-            value = answer.get("value")
+            answer, value = given, given.get("value")
             if answer.get("special") == NOT_ASKED:
                 questions.append(
                     Question(question.text, "marked not asked in the last qualification", question.source)

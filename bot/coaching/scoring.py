@@ -122,13 +122,20 @@ def _low_reason(question: Question, value: int) -> str:
     return f"scored {value}, the weakest of your answers"
 
 
+def after_fit(q: Qualification) -> frozenset[str]:
+    """Ids of the questions asked only when there is a fit (the steps after the fit decision)."""
+    fit_after = next(s.number for s in q.steps if s.id == q.fit_decision.after_step)
+    return frozenset(question.id for s in q.steps if s.number > fit_after for question in s.questions)
+
+
 def recommend(
     q: Qualification, answers: Mapping[str, Mapping[str, Any]], *, limit: int = 5, fit: bool | None = True
 ) -> tuple[Action, ...]:
     """Three to five next actions: questions not asked yet first, then the lowest scores."""
+    excluded = after_fit(q) if fit is False else frozenset()
     candidates: list[tuple[int, int, Question, int | None, str]] = []
     for order, question in enumerate(q.questions):
-        if fit is False and question.id.startswith("s3_"):
+        if question.id in excluded:
             continue
         answer = answers.get(question.id)
         value = _score_of(answer)
@@ -142,6 +149,7 @@ def recommend(
             (value, order, question)
             for order, question in enumerate(q.questions)
             if question.id not in chosen
+            and question.id not in excluded
             and (value := _score_of(answers.get(question.id))) is not None
             and value < q.scale.max
         )
@@ -181,9 +189,15 @@ def score_qualification(
     q: Qualification, answers: Mapping[str, Mapping[str, Any]], *, fit: bool | None
 ) -> QualificationScore:
     """Score a (possibly partial) qualification."""
-    steps = tuple(score_step(s.id, q, answers) for s in q.steps)
-    if fit is False:  # no fit: Step 3 is not asked (seed 001: it comes only "if you decide to continue")
-        steps = tuple(s for s in steps if s.number < 3 or s.scored)
+    # No fit: the steps after the decision are not asked (seed 001: they come only "if you decide to
+    # continue"); answers left from before an /edit of the decision do not count.
+    excluded = after_fit(q) if fit is False else frozenset()
+    answers = {k: v for k, v in answers.items() if k not in excluded}
+    steps = tuple(
+        score_step(s.id, q, answers)
+        for s in q.steps
+        if not (excluded and all(question.id in excluded for question in s.questions))
+    )
     total = sum(s.total for s in steps)
     maximum = sum(s.maximum for s in steps)
     percent = 100.0 * total / maximum if maximum else 0.0

@@ -1,0 +1,1 @@
+"""Unit tests of the pure coaching logic: scoring, stages, call planning and account names."""
