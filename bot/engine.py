@@ -70,8 +70,12 @@ GLOBAL_COMMANDS: dict[str, str] = {
     "resume": "continue a paused dialog (`/resume N` picks one from /status)",
 }
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
-_COMMAND = re.compile(r"^/([A-Za-z_]+)(?:@\w+)?(?:\s+(.*))?$", re.DOTALL)
+# Control characters and invisible marks that can disguise text; the zero-width (non-)joiners U+200C and
+# U+200D stay: emoji sequences and Persian, Arabic and Indic scripts need them.
+_CONTROL = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u061c\u200b\u200e\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
+)
+_COMMAND = re.compile(r"^/([A-Za-z_]+)(?:@(\w+))?(?:\s+(.*))?$", re.DOTALL)
 
 
 def clean_text(text: str) -> str:
@@ -170,6 +174,7 @@ class Engine:
         expiry: timedelta = DEFAULT_EXPIRY,
         dialogs: Mapping[str, Dialog] | None = None,
         read_only: Mapping[str, View] | None = None,
+        bot_username: str | None = None,
     ) -> None:
         self.store = store
         self.knowledge = knowledge or shipped_knowledge()
@@ -177,6 +182,8 @@ class Engine:
         self.dialogs = dict(dialogs) if dialogs is not None else registry()
         self.commands = {d.command: d for d in self.dialogs.values()} if dialogs is not None else by_command()
         self.views = dict(read_only) if read_only is not None else views()
+        #: Commands addressed as ``/command@NAME`` are ours only with this name (a Telegram bot's username).
+        self.bot_username = bot_username
 
     # ------------------------------------------------------------------ entry point
     def handle(self, incoming: Incoming) -> list[Reply]:
@@ -208,7 +215,10 @@ class Engine:
             current = self._current(turn)
             if current is not None:
                 turn.say("welcome_back", what=self._describe(current[0]))
-                self._reask(turn)
+                if turn.pending is not None:  # a yes/no question was open: ask it again, not the step
+                    self._say_pending(turn, turn.pending)
+                else:
+                    self._reask(turn)
             elif session.paused:
                 turn.say("paused_waiting", paused=self._paused_list(turn))
             else:
@@ -254,11 +264,16 @@ class Engine:
         if not self._check_expiry(turn, text):
             return
         command = _COMMAND.match(text) if incoming.action is None else None
+        if command and command.group(2) and command.group(2).lower() != (self.bot_username or "").lower():
+            # "/qualify@otherbot": meant for another bot in a group chat, not for us.
+            turn.error("unknown_command", command=text.split()[0][:60], commands=self._command_list())
+            self._reask(turn)
+            return
         if turn.pending is not None and not (command and command.group(1).lower() in ("help", "status")):
             self._answer_pending(turn, text, incoming)
             return
         if command:
-            self._command(turn, command.group(1).lower(), (command.group(2) or "").strip())
+            self._command(turn, command.group(1).lower(), (command.group(3) or "").strip())
             return
         if text.startswith("/"):
             turn.error("unknown_command", command=text.split()[0][:40], commands=self._command_list())
@@ -333,17 +348,19 @@ class Engine:
                 return frame, step, steps
         return None
 
-    def _ask(self, turn: _Turn, frame: Frame, steps: list[Step], step: Step, **extra: Any) -> None:
+    def _ask(
+        self, turn: _Turn, frame: Frame, steps: list[Step], step: Step, *, revisit: str | None = None
+    ) -> None:
+        """Ask a step; ``revisit`` ("back" or "edit") says first what the earlier answer was."""
         dialog = self._dialog(frame)
-        values = {"dialog_title": dialog.title if dialog else frame.dialog, **extra}
+        values: dict[str, Any] = {"dialog_title": dialog.title if dialog else frame.dialog}
         if dialog is not None:
             values.update(dialog.prompt_values(step, self._draft(frame), turn.ctx))
+        number = _position(steps, step) + 1
         previous = frame.draft.get("answers", {}).get(step.id)
-        if previous is not None:
-            values["previous"] = previous
-        turn.replies.append(
-            question_reply(step, number=_position(steps, step) + 1, total=len(steps), extra=values)
-        )
+        if revisit is not None and previous is not None:
+            turn.say("going_back", number=number, previous=previous, editing=revisit == "edit")
+        turn.replies.append(question_reply(step, number=number, total=len(steps), extra=values))
 
     def _reask(self, turn: _Turn, *, again: bool = False) -> None:
         """Show the open question again, so the person knows where they are."""
@@ -457,6 +474,11 @@ class Engine:
 
     # ------------------------------------------------------------------ commands
     def _start(self, turn: _Turn, dialog: Dialog, args: str) -> None:
+        started = dialog.start(args, turn.ctx)
+        if isinstance(started, Refused):  # refuse before offering to pause anything
+            turn.replies.append(started.reply)
+            self._reask(turn)
+            return
         active = turn.session.active
         if active is not None:
             active_dialog = self._dialog(active)
@@ -466,10 +488,6 @@ class Engine:
                 current=active_dialog.describe(self._draft(active)) if active_dialog else active.dialog,
                 new=_naming(dialog, args),
             )
-            return
-        started = dialog.start(args, turn.ctx)
-        if isinstance(started, Refused):
-            turn.replies.append(started.reply)
             return
         frame = Frame(
             dialog=dialog.name,
@@ -508,7 +526,7 @@ class Engine:
         target = earlier[-1]
         frame = replace(frame, step=target.id)
         self._set_active(turn, frame)
-        self._ask(turn, frame, steps, target, going_back=True)
+        self._ask(turn, frame, steps, target, revisit="back")
 
     def _edit(self, turn: _Turn, args: str) -> None:
         current = self._current(turn)
@@ -529,7 +547,7 @@ class Engine:
             return
         frame = replace(frame, step=target.id)
         self._set_active(turn, frame)
-        self._ask(turn, frame, steps, target, editing=True)
+        self._ask(turn, frame, steps, target, revisit="edit")
 
     def _skip(self, turn: _Turn) -> None:
         current = self._current(turn)

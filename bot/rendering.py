@@ -57,6 +57,19 @@ def cite(source: str) -> str:
     return f"seed {source.split('_', 1)[0]}"
 
 
+def describe_answer(answer: Any) -> str:
+    """An answer as stored in a draft (value, note, special), in words."""
+    if not answer:
+        return "(not answered)"
+    special = answer.get("special")
+    words = {"skip": "skipped (does not apply)", "not_asked": "not asked yet", "skipped": "skipped"}
+    if special in words:
+        return words[special]
+    value = answer.get("value")
+    shown = "yes" if value is True else "no" if value is False else str(value)
+    return f"{shown} ({answer['note']})" if answer.get("note") else shown
+
+
 def _finalizer(fmt: Format) -> Callable[[Any], Any]:
     escape = ESCAPE[fmt]
 
@@ -94,6 +107,8 @@ def environment(fmt: Format = Format.PLAIN) -> Environment:
         finalize=_finalizer(fmt),
     )
     env.filters["cite"] = cite
+    escape = ESCAPE[fmt]
+    env.filters["answer"] = lambda a: Markup(escape(describe_answer(a)))  # noqa: S704 (escaped here)
     for name in _WRAP[fmt]:
         env.filters[name] = _wrapper(fmt, name)
     return env
