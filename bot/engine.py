@@ -354,7 +354,7 @@ class Engine:
         """Ask a step; ``revisit`` ("back" or "edit") says first what the earlier answer was."""
         dialog = self._dialog(frame)
         values: dict[str, Any] = {"dialog_title": dialog.title if dialog else frame.dialog}
-        if dialog is not None:
+        if dialog is not None and step.dynamic:
             values.update(dialog.prompt_values(step, self._draft(frame), turn.ctx))
         number = _position(steps, step) + 1
         previous = frame.draft.get("answers", {}).get(step.id)

@@ -98,4 +98,4 @@ class Reply:
         """The reply rendered for a channel's markup (``plain``, ``slack`` or ``telegram``)."""
         from bot.rendering import Format, render
 
-        return render(self.template, fmt=Format(fmt), **self.values)
+        return render(self.template, fmt if isinstance(fmt, Format) else Format(fmt), **self.values)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import Environment, PackageLoader, StrictUndefined, Template
 from markupsafe import Markup
 
 
@@ -114,6 +114,12 @@ def environment(fmt: Format = Format.PLAIN) -> Environment:
     return env
 
 
+_TEMPLATES: dict[tuple[Format, str], Template] = {}
+
+
 def render(template: str, /, fmt: Format = Format.PLAIN, **values: Any) -> str:
     """Render one template for one markup format."""
-    return environment(fmt).get_template(template).render(**values).strip("\n")
+    compiled = _TEMPLATES.get((fmt, template))
+    if compiled is None:
+        compiled = _TEMPLATES.setdefault((fmt, template), environment(fmt).get_template(template))
+    return compiled.render(values).strip("\n")

@@ -81,6 +81,7 @@ class Step:
     when: Condition | None = None
     section: str = ""
     help: str = ""
+    dynamic: bool = False  # the prompt needs values computed from earlier answers (Dialog.prompt_values)
 
     def applies(self, answers: Mapping[str, Mapping[str, Any]]) -> bool:
         """Whether this step is asked, given the answers so far."""
@@ -409,8 +410,39 @@ class View(abc.ABC):
         """The replies for ``/command ARGS``."""
 
 
+_BUTTONS: dict[int, tuple[Step, tuple[Choice, ...], bool]] = {}
+
+
+def buttons(step: Step) -> tuple[tuple[Choice, ...], bool]:
+    """A step's buttons and whether a text channel may number them (memoized: steps are immutable)."""
+    memo = _BUTTONS.get(id(step))
+    if memo is not None and memo[0] is step:
+        return memo[1], memo[2]
+    choices, numbered = _buttons(step)
+    if len(_BUTTONS) > 4096:
+        _BUTTONS.clear()
+    _BUTTONS[id(step)] = (step, choices, numbered)
+    return choices, numbered
+
+
 def question_reply(step: Step, *, number: int, total: int, extra: Mapping[str, Any] | None = None) -> Reply:
     """The reply that asks a step, with its choices as buttons."""
+    choices, numbered = buttons(step)
+    values = {**step.values, **(extra or {}), "step": step, "number": number, "total": total}
+    title = str(values.get("dialog_title", ""))
+    parts = (
+        (title, step.section, f"question {number} of {total}")
+        if step.section
+        else (title, f"question {number} of {total}")
+    )
+    values["header"] = " · ".join(parts)
+    values["accepted"] = accepted(step)
+    return Reply(
+        step.prompt, values, choices=choices, kind=ReplyKind.QUESTION, step=step.id, numbered=numbered
+    )
+
+
+def _buttons(step: Step) -> tuple[tuple[Choice, ...], bool]:
     choices = step.choices
     numbered = True
     if step.kind is InputKind.SCORE:
@@ -423,14 +455,7 @@ def question_reply(step: Step, *, number: int, total: int, extra: Mapping[str, A
         choices = (Choice("Next", "next"),)
         numbered = False
     choices += tuple(Choice(s.label, s.value) for s in step.specials)
-    values = {**step.values, **(extra or {}), "step": step, "number": number, "total": total}
-    values["header"] = " · ".join(
-        x for x in (str(values.get("dialog_title", "")), step.section, f"question {number} of {total}") if x
-    )
-    values["accepted"] = accepted(step)
-    return Reply(
-        step.prompt, values, choices=choices, kind=ReplyKind.QUESTION, step=step.id, numbered=numbered
-    )
+    return choices, numbered
 
 
 Attachments = tuple[Attachment, ...]

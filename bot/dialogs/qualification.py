@@ -76,6 +76,10 @@ class QualificationDialog(Dialog):
         if cached is not None and cached[0] is q:
             return cached[1]
         fit_after = next(s.number for s in q.steps if s.id == q.fit_decision.after_step)
+        hint = (
+            f"Score {q.scale.min}-{q.scale.max}, optionally with their words as a note (e.g. 4 they want a "
+            "20% cost cut); or skip (does not apply), not asked, skip step."
+        )
         steps: list[Step] = []
         for kstep in q.steps:
             section = f"Step {kstep.number}: {kstep.title}"
@@ -86,7 +90,16 @@ class QualificationDialog(Dialog):
                         prompt="dialogs/qualification/question.txt.j2",
                         kind=InputKind.SCORE,
                         label=question.label,
-                        values={"question": question, "kstep": kstep},
+                        values={
+                            "question": question,
+                            "kstep": kstep,
+                            "quoted": f"“{question.text}”",
+                            "low": q.scale.min,
+                            "high": q.scale.max,
+                            "low_label": q.scale.labels[q.scale.min],
+                            "high_label": q.scale.labels[q.scale.max],
+                            "hint": hint,
+                        },
                         minimum=q.scale.min,
                         maximum=q.scale.max,
                         scale_labels=q.scale.labels,
@@ -106,6 +119,7 @@ class QualificationDialog(Dialog):
                         kind=InputKind.YES_NO,
                         label="Fit decision",
                         values={"fit": q.fit_decision},
+                        dynamic=True,
                         section="Fit decision",
                     )
                 )
