@@ -257,3 +257,39 @@ def default_user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "me"
+
+
+@main.group()
+def serve() -> None:
+    """Run the coach on a chat platform (Slack, Telegram)."""
+
+
+@serve.command("slack")
+@click.option("--http", "http", is_flag=True, help="Serve the Events API over HTTP instead of Socket Mode.")
+@click.option("--host", default="0.0.0.0", show_default=True, help="Interface to listen on with --http.")  # noqa: S104
+@click.option(
+    "--port", default=3000, show_default=True, type=click.IntRange(1, 65535), help="Port with --http."
+)
+@click.option(
+    "--threads", default=16, show_default=True, type=click.IntRange(1, 256), help="HTTP worker threads."
+)
+@data_dir_option
+def serve_slack(http: bool, host: str, port: int, threads: int, data_dir: Path | None) -> None:
+    """Run the Slack app: Socket Mode when SLACK_APP_TOKEN is set, or HTTP with --http --port N."""
+    from bot.channels.slack import SlackChannel
+    from bot.config import ConfigError, SlackSettings, setup_logging
+    from bot.engine import Engine
+
+    try:
+        settings = SlackSettings.from_env()
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    setup_logging(secrets=(settings.bot_token, settings.signing_secret, settings.app_token or ""))
+    if not http and not settings.app_token:
+        raise click.UsageError("set SLACK_APP_TOKEN for Socket Mode, or serve over HTTP with --http --port N")
+    store = open_store_or_exit(data_dir)
+    channel = SlackChannel(Engine(store, knowledge=load_knowledge_or_exit(None)), settings)
+    if http:
+        channel.serve_http(host=host, port=port, threads=threads)
+    else:
+        channel.serve_socket_mode()

@@ -30,12 +30,13 @@ from bot.dialogs.base import (
     Step,
     View,
     accepted,
+    buttons,
     is_number,
     parse_answer,
     question_reply,
 )
 from bot.knowledge import KnowledgeBase, shipped_knowledge
-from bot.messages import Choice, Incoming, Reply, ReplyKind
+from bot.messages import COMMAND_STEP, Choice, Form, FormQuestion, Incoming, Reply, ReplyKind
 from storage.base import (
     Account,
     Answer,
@@ -225,6 +226,56 @@ class Engine:
                 turn.say("help", commands=self._command_list(), first=True)
             return turn.replies
 
+    def home(self, person_id: str, *, max_accounts: int = 15) -> list[Reply]:
+        """A person's overview (the Home tab): their accounts, and buttons to start each dialog. Read-only."""
+        now = utcnow()
+        with self.store.person(person_id) as tx:
+            ctx = _TxContext(tx, self.store, self.knowledge, now)
+            replies = list(self.views["accounts"].show("", ctx)) if "accounts" in self.views else []
+            accounts = sorted(ctx.accounts(), key=lambda a: a.name.casefold())[:max_accounts]
+        starts = [d for d in self.dialogs.values() if d.usage == "ACCOUNT"]
+        choices = tuple(
+            Choice(
+                f"{d.title} {a.name}" if len(starts) > 3 else f"{d.command.title()} {a.name}",
+                f"/{d.command} {a.name}",
+            )
+            for a in accounts
+            for d in starts
+        )
+        replies.append(
+            Reply("engine/home_actions.txt.j2", {"starts": starts, "any": bool(accounts)}, choices)
+        )
+        return replies
+
+    def form(self, person_id: str, *, max_questions: int = 20) -> Form | None:
+        """The unanswered score questions of the current section, to fill in at once; None if not a fit."""
+        now = utcnow()
+        with self.store.person(person_id) as tx:
+            session = tx.get_session() or Session(person_id=person_id)
+            turn = _Turn(session, _TxContext(tx, self.store, self.knowledge, now), now)
+            current = self._current(turn)
+        if current is None or current[1].kind is not InputKind.SCORE:
+            return None
+        frame, step, steps = current
+        answers = frame.draft.get("answers", {})
+        chosen = [
+            s
+            for s in steps
+            if s.section == step.section and s.kind is InputKind.SCORE and (s.id not in answers or s is step)
+        ][:max_questions]
+        if len(chosen) < 2:
+            return None
+        questions = tuple(
+            FormQuestion(
+                step=s.id,
+                label=s.label,
+                text=str(getattr(s.values.get("question"), "text", s.label)),
+                options=buttons(s)[0],
+            )
+            for s in chosen
+        )
+        return Form(title=step.section or step.label, questions=questions)
+
     def _store(self, tx: PersonTransaction, turn: _Turn) -> None:
         for frame, completion in turn.completions:
             effects = completion.effects
@@ -256,6 +307,8 @@ class Engine:
 
     # ------------------------------------------------------------------ routing
     def _route(self, turn: _Turn, incoming: Incoming) -> None:
+        if incoming.action is not None and incoming.action.step == COMMAND_STEP:
+            incoming = Incoming(incoming.channel, incoming.person_id, incoming.action.value, at=incoming.at)
         text = clean_text(incoming.text)
         if len(incoming.text) > MAX_MESSAGE:
             turn.error("too_long", length=len(incoming.text), limit=MAX_MESSAGE)

@@ -68,6 +68,29 @@ class Attachment:
     title: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class FormQuestion:
+    """One question of a form: its step, label, prompt text and the options a select offers."""
+
+    step: str
+    label: str
+    text: str
+    options: tuple[Choice, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Form:
+    """Several questions of the active dialog to fill in at once (e.g. a questionnaire step as a modal)."""
+
+    title: str
+    questions: tuple[FormQuestion, ...]
+    notes: bool = True
+
+
+#: Actions whose ``step`` is this carry a command to run (a Home tab button), not an answer.
+COMMAND_STEP = "command"
+
+
 class ReplyKind(enum.StrEnum):
     """What a reply is, so a channel can present it well (a question gets buttons, a result gets fields)."""
 
