@@ -293,3 +293,30 @@ def serve_slack(http: bool, host: str, port: int, threads: int, data_dir: Path |
         channel.serve_http(host=host, port=port, threads=threads)
     else:
         channel.serve_socket_mode()
+
+
+@serve.command("telegram")
+@click.option("--webhook", is_flag=True, help="Receive updates on a webhook instead of long polling.")
+@click.option("--host", default="0.0.0.0", show_default=True, help="Interface to listen on with --webhook.")  # noqa: S104
+@click.option(
+    "--port", default=8443, show_default=True, type=click.IntRange(1, 65535), help="Port with --webhook."
+)
+@click.option("--url", default=None, help="The public HTTPS URL of the webhook, registered with setWebhook.")
+@data_dir_option
+def serve_telegram(webhook: bool, host: str, port: int, url: str | None, data_dir: Path | None) -> None:
+    """Run the Telegram bot: long polling, or a webhook with --webhook --port N (secret required)."""
+    from bot.channels.telegram import TelegramChannel
+    from bot.config import ConfigError, TelegramSettings, setup_logging
+    from bot.engine import Engine
+
+    try:
+        settings = TelegramSettings.from_env(webhook=webhook)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    setup_logging(secrets=(settings.token, settings.webhook_secret or ""))
+    store = open_store_or_exit(data_dir)
+    channel = TelegramChannel(Engine(store, knowledge=load_knowledge_or_exit(None)), settings)
+    if webhook:
+        channel.serve_webhook(host=host, port=port, url=url)
+    else:
+        channel.run_polling()

@@ -46,6 +46,34 @@ class SlackSettings:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class TelegramSettings:
+    """What the Telegram bot needs."""
+
+    token: str
+    webhook_secret: str | None
+    api_url: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, *, webhook: bool = False) -> TelegramSettings:
+        """Read TELEGRAM_BOT_TOKEN, TELEGRAM_WEBHOOK_SECRET (required for a webhook) and TELEGRAM_API_URL."""
+        env = os.environ if env is None else env
+        if not env.get("TELEGRAM_BOT_TOKEN"):
+            raise ConfigError(
+                "TELEGRAM_BOT_TOKEN must be set: BotFather gives it (see 'Telegram' in the README)"
+            )
+        secret = env.get("TELEGRAM_WEBHOOK_SECRET") or None
+        if webhook and not secret:
+            raise ConfigError(
+                "TELEGRAM_WEBHOOK_SECRET must be set for a webhook: 1-256 of the characters A-Z a-z 0-9 _ -"
+            )
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret):
+            raise ConfigError(
+                "TELEGRAM_WEBHOOK_SECRET may only hold 1-256 characters of A-Z, a-z, 0-9, _ and -"
+            )
+        return cls(env["TELEGRAM_BOT_TOKEN"], secret, env.get("TELEGRAM_API_URL") or TELEGRAM_API_DEFAULT)
+
+
 class RedactSecrets(logging.Filter):
     """Replace anything that looks like a token, and the configured secrets, in every log record."""
 

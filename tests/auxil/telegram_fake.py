@@ -1,0 +1,238 @@
+"""A real HTTP server on 127.0.0.1 that plays the Telegram Bot API and records every call.
+
+Point ``TELEGRAM_API_URL`` at ``fake.url``. ``getUpdates`` serves updates queued with ``push()`` (long
+polling waits on a condition variable, as the real API waits for updates). Tests wait for calls with
+``wait_for``: a condition variable, never a sleep.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.parser import BytesParser
+from email.policy import HTTP
+from html.parser import HTMLParser
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs
+
+BOT = {"id": 999, "is_bot": True, "first_name": "Coach", "username": "coach_bot"}
+
+
+@dataclass
+class Call:
+    """One request the bot made."""
+
+    method: str
+    args: dict[str, Any]
+    files: dict[str, bytes] = field(default_factory=dict)
+    result: Any = None
+
+
+_ENTITY = {"b": "bold", "strong": "bold", "i": "italic", "em": "italic", "code": "code", "u": "underline"}
+
+
+class _Html(HTMLParser):
+    """Telegram's HTML parse mode, as far as the bot uses it: text plus bold/italic/code entities."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.text = ""
+        self.open: list[tuple[str, int]] = []
+        self.entities: list[dict[str, Any]] = []
+
+    def _offset(self) -> int:
+        return len(self.text.encode("utf-16-le")) // 2
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        if tag in _ENTITY:
+            self.open.append((tag, self._offset()))
+
+    def handle_endtag(self, tag: str) -> None:
+        for i in range(len(self.open) - 1, -1, -1):
+            if self.open[i][0] == tag:
+                _, start = self.open.pop(i)
+                self.entities.append(
+                    {"type": _ENTITY[tag], "offset": start, "length": self._offset() - start}
+                )
+                break
+
+    def handle_data(self, data: str) -> None:
+        self.text += data
+
+
+def parse_html(text: str) -> tuple[str, list[dict[str, Any]]]:
+    """(plain text, entities) of an HTML-formatted message, as the Bot API returns a sent message."""
+    parser = _Html()
+    parser.feed(text)
+    parser.close()
+    return parser.text, sorted(parser.entities, key=lambda e: (e["offset"], -e["length"]))
+
+
+def _decode(value: str) -> Any:
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+@dataclass
+class TelegramFake:
+    """The fake Bot API: start() it, push() updates for polling, read .calls, stop() it."""
+
+    calls: list[Call] = field(default_factory=list)
+    results: list[Any] = field(default_factory=list)
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    server: ThreadingHTTPServer | None = None
+    _changed: threading.Condition = field(default_factory=threading.Condition)
+    _ids: Any = field(default_factory=lambda: itertools.count(2000))
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def start(self) -> TelegramFake:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                match = re.match(r"^/bot[^/]+/(\w+)", self.path)
+                method = match.group(1) if match else "?"
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                ctype = self.headers.get("Content-Type", "")
+                args: dict[str, Any] = {}
+                files: dict[str, bytes] = {}
+                if "multipart" in ctype:
+                    message = BytesParser(policy=HTTP).parsebytes(
+                        f"Content-Type: {ctype}\r\n\r\n".encode() + raw
+                    )
+                    for part in message.iter_parts():
+                        name = part.get_param("name", header="content-disposition")
+                        payload = part.get_payload(decode=True) or b""
+                        if part.get_filename():
+                            files[str(name)] = payload
+                        else:
+                            args[str(name)] = _decode(payload.decode())
+                elif "json" in ctype:
+                    args = json.loads(raw or b"{}")
+                else:
+                    args = {k: _decode(v[0]) for k, v in parse_qs(raw.decode()).items()}
+                result = fake.respond(method, args)
+                fake._record(Call(method, args, files, result))
+                body = json.dumps({"ok": True, "result": result}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        with self._changed:
+            self._changed.notify_all()
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+
+    def push(self, update: dict[str, Any]) -> None:
+        """Queue an update for getUpdates (polling mode)."""
+        with self._changed:
+            self.updates.append(update)
+            self._changed.notify_all()
+
+    def _record(self, call: Call) -> None:
+        with self._changed:
+            self.calls.append(call)
+            self._changed.notify_all()
+
+    def _message(self, args: dict[str, Any], **extra: Any) -> dict[str, Any]:
+        chat_id = args.get("chat_id", 0)
+        text = str(args.get("text", ""))
+        entities: list[dict[str, Any]] = []
+        if args.get("parse_mode") == "HTML":
+            text, entities = parse_html(text)
+        message = {
+            "message_id": args.get("message_id") or next(self._ids),
+            "date": int(time.time()),
+            "chat": {"id": chat_id, "type": "private"},
+            "from": BOT,
+            "text": text,
+            **extra,
+        }
+        if entities:
+            message["entities"] = entities
+        return message
+
+    def respond(self, method: str, args: dict[str, Any]) -> Any:
+        """The documented result of each method the bot uses."""
+        if method == "getMe":
+            return BOT
+        if method == "getUpdates":
+            offset = int(args.get("offset") or 0)
+            deadline = time.monotonic() + min(float(args.get("timeout") or 0), 2.0)
+            with self._changed:
+                while True:
+                    ready = [u for u in self.updates if u["update_id"] >= offset]
+                    if ready or time.monotonic() >= deadline:
+                        return ready
+                    self._changed.wait(max(deadline - time.monotonic(), 0.01))
+        if method in ("sendMessage", "editMessageText"):
+            extra = {"reply_markup": args["reply_markup"]} if args.get("reply_markup") else {}
+            return self._message(args, **extra)
+        if method == "sendPhoto":
+            return self._message(
+                args, photo=[{"file_id": "P1", "file_unique_id": "p1", "width": 1, "height": 1}]
+            )
+        if method == "sendDocument":
+            return self._message(args, document={"file_id": "D1", "file_unique_id": "d1"})
+        if method in (
+            "answerCallbackQuery",
+            "setMyCommands",
+            "deleteWebhook",
+            "setWebhook",
+            "close",
+            "logOut",
+        ):
+            return True
+        return True
+
+    def of(self, method: str) -> list[Call]:
+        with self._changed:
+            return [c for c in self.calls if c.method == method]
+
+    def wait_for(
+        self,
+        method: str,
+        count: int = 1,
+        *,
+        timeout: float = 10.0,
+        where: Callable[[Call], bool] | None = None,
+    ) -> list[Call]:
+        """Block until at least ``count`` calls of ``method`` (matching ``where``) were made."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                found = [c for c in self.calls if c.method == method and (where is None or where(c))]
+                if len(found) >= count:
+                    return found
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    made = [c.method for c in self.calls]
+                    raise AssertionError(
+                        f"expected {count} {method} call(s), got {len(found)}; calls: {made}"
+                    )
+                self._changed.wait(remaining)
