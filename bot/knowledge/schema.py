@@ -407,23 +407,66 @@ class QuizQuestion(Sourced):
 
 
 class Module(Model):
-    """One onboarding module: a few lessons, then one to three quiz questions."""
+    """One onboarding module: a few lessons, then one to three quiz questions.
+
+    ``kind`` ``practice`` ends with a practice qualification of the sample prospect; ``self_assessment``
+    ends with the skills and knowledge self-assessment.
+    """
 
     id: Id
     title: Text
     summary: Text
+    kind: Literal["lessons", "practice", "self_assessment"] = "lessons"
     lessons: tuple[Lesson, ...] = Field(min_length=1)
     quiz: tuple[QuizQuestion, ...] = Field(default=(), max_length=3)
+
+
+class ProspectAnswer(Ours):
+    """What the sample prospect answers to one qualification question, and the score we would give."""
+
+    question: Id
+    says: Text
+    reference: int = Field(ge=1, le=5)
+    why: Text
+
+
+class PracticeProspect(Ours):
+    """A sample prospect for the practice qualification (ours, based on the method of seed 001)."""
+
+    name: Text
+    summary: Text
+    answers: tuple[ProspectAnswer, ...] = Field(min_length=1)
+    fit: bool
+
+
+class SkillItem(Sourced):
+    """A skill or knowledge area to rate oneself on, from the seeds, with our development advice."""
+
+    id: Id
+    area: Literal["skill", "knowledge"]
+    label: Text
+    statement: Text
+    development: Text
 
 
 class Onboarding(Ours):
     """The teaching content for new hires."""
 
     modules: tuple[Module, ...] = Field(min_length=1)
+    practice: PracticeProspect | None = None
+    self_assessment: tuple[SkillItem, ...] = ()
 
     @model_validator(mode="after")
     def _consistent(self) -> Onboarding:
         require_unique((m.id for m in self.modules), "module")
+        answers = self.practice.answers if self.practice else ()
+        require_unique((a.question for a in answers), "practice answer")
+        require_unique((i.id for i in self.self_assessment), "self-assessment item")
+        kinds = [m.kind for m in self.modules]
+        if "practice" in kinds and self.practice is None:
+            raise ValueError("a module of kind 'practice' needs the 'practice' prospect")
+        if "self_assessment" in kinds and not self.self_assessment:
+            raise ValueError("a module of kind 'self_assessment' needs 'self_assessment' items")
         require_unique((x.id for m in self.modules for x in m.lessons), "lesson")
         require_unique((q.id for m in self.modules for q in m.quiz), "quiz question")
         return self
