@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.dialogs.base import Dialog, Draft, Step
+from bot.dialogs.base import Dialog, Draft, Started, Step
 from bot.engine import GLOBAL_COMMANDS
 from bot.knowledge import KnowledgeBase
 from bot.rendering import render
@@ -48,7 +48,10 @@ def _after(steps: list[Step], index: int) -> str:
 
 def mermaid(dialog: Dialog, knowledge: KnowledgeBase) -> str:
     """The dialog as a Mermaid state diagram."""
-    steps = list(dialog.steps(Draft(meta={}, answers={}), _NoData(knowledge)))  # type: ignore[arg-type]
+    ctx = _NoData(knowledge)
+    started = dialog.start("Acme" if dialog.usage == "ACCOUNT" else "", ctx)  # type: ignore[arg-type]
+    meta = started.meta if isinstance(started, Started) else {}
+    steps = list(dialog.steps(Draft(meta=meta, answers={}), ctx))  # type: ignore[arg-type]
     lines = ["stateDiagram-v2"]
     for step in steps:
         lines.append(f'    state "{_label(step)}" as {step.id}')

@@ -196,8 +196,11 @@ class Engine:
                 if key is not None and tx.seen(key):
                     log.info("dropped a re-delivered message %s", key)
                     return []
-                session = tx.get_session() or Session(person_id=incoming.person_id)
+                stored = tx.get_session()
+                session = stored or Session(person_id=incoming.person_id)
                 turn = _Turn(session, _TxContext(tx, self.store, self.knowledge, now), now)
+                if stored is None:
+                    self._first_contact(turn)
                 self._route(turn, incoming)
                 self._store(tx, turn)
                 if key is not None:
@@ -275,6 +278,20 @@ class Engine:
             for s in chosen
         )
         return Form(title=step.section or step.label, questions=questions)
+
+    def _first_contact(self, turn: _Turn) -> None:
+        """A person's very first message: a new hire is greeted and offered onboarding."""
+        person = turn.ctx.person()
+        if person is not None and person.new_hire and "onboard" in self.commands:
+            turn.replies.append(
+                Reply(
+                    "engine/welcome_new_hire.txt.j2",
+                    {"name": person.name},
+                    (Choice("Start onboarding", "/onboard"),),
+                    ReplyKind.QUESTION,
+                    step=COMMAND_STEP,
+                )
+            )
 
     def _store(self, tx: PersonTransaction, turn: _Turn) -> None:
         for frame, completion in turn.completions:
@@ -678,7 +695,10 @@ class Engine:
                 ],
                 "deadline": frame.deadline,
             }
-        turn.say("status", active=active, paused=self._paused_list(turn))
+        progress = {p.module: p for p in turn.ctx.onboarding()}
+        modules = self.knowledge.onboarding.modules
+        onboarding = [{"title": m.title, "progress": progress.get(m.id)} for m in modules] if progress else []
+        turn.say("status", active=active, paused=self._paused_list(turn), onboarding=onboarding)
 
     # ------------------------------------------------------------------ confirmations and expiry
     def _answer_pending(self, turn: _Turn, text: str, incoming: Incoming) -> None:

@@ -206,9 +206,29 @@ def load_knowledge(directory: Path | None = None) -> KnowledgeBase:
             problems.extend(result)
         else:
             loaded[stem] = result
+    problems += _cross_file_problems(loaded)
     if problems:
         raise KnowledgeError(problems)
     return KnowledgeBase(directory=directory, seeds=seeds, **loaded)  # type: ignore[arg-type]
+
+
+def _cross_file_problems(loaded: Mapping[str, BaseModel]) -> list[Problem]:
+    """References from one file to another: the practice prospect answers qualification questions."""
+    onboarding, qualification = loaded.get("onboarding"), loaded.get("qualification")
+    if not isinstance(onboarding, Onboarding) or not isinstance(qualification, Qualification):
+        return []
+    if onboarding.practice is None:
+        return []
+    known = {q.id for q in qualification.questions}
+    return [
+        Problem(
+            "onboarding.yaml",
+            f"practice.answers[{n}]",
+            f"{a.question!r} is no question of qualification.yaml",
+        )
+        for n, a in enumerate(onboarding.practice.answers)
+        if a.question not in known
+    ]
 
 
 @cache
