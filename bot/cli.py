@@ -6,6 +6,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -13,8 +14,13 @@ from bot import __version__
 from bot.knowledge import KnowledgeBase, KnowledgeError, load_knowledge
 from bot.knowledge.loader import count_sources, resolve_topic, topic_names
 from bot.rendering import render
+
+if TYPE_CHECKING:
+    from bot.engine import Engine
+    from bot.messages import Reply
+    from bot.scheduler import Deliver, Reachable
 from storage import StorageError, Store, open_store
-from storage.base import utcnow
+from storage.base import Person, utcnow
 
 EXISTING_DIR = click.Path(exists=True, file_okay=False, dir_okay=True, path_type=Path)
 
@@ -259,6 +265,103 @@ def default_user() -> str:
         return "me"
 
 
+@main.command("team", context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@data_dir_option
+def team_cmd(args: tuple[str, ...], data_dir: Path | None) -> None:
+    """Manage people and teams: add-manager NAME, add-rep NAME --manager NAME [--new-hire], add-admin NAME,
+    remove NAME, list, set-timezone NAME ZONE, set-digest NAME DAY HH:MM.
+
+    A NAME is a terminal user name or a platform id (slack:U123, telegram:4567).
+    """
+    from bot import team_admin
+
+    store = open_store_or_exit(data_dir)
+    try:
+        click.echo(team_admin.run(store, list(args)))
+    except team_admin.TeamError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
+@main.command("digest")
+@click.option("--manager", required=True, help="The manager (a name or platform id) whose team to report on.")
+@click.option("--print", "print_", is_flag=True, help="Write the digest as Markdown to stdout.")
+@click.option("--send", is_flag=True, help="Deliver it now over Slack (SLACK_*) or Telegram (TELEGRAM_*).")
+@click.option(
+    "--days", default=7, show_default=True, type=click.IntRange(1, 366), help="The period, in days."
+)
+@click.option(
+    "--chart", type=click.Path(dir_okay=False, path_type=Path), help="Also write the chart (PNG) here."
+)
+@data_dir_option
+def digest_cmd(
+    manager: str, print_: bool, send: bool, days: int, chart: Path | None, data_dir: Path | None
+) -> None:
+    """Build a manager's digest of their team (for cron, or to look at it)."""
+    from bot import team_admin
+    from bot.dialogs.team import digest_replies
+    from bot.engine import TeamAccess
+    from bot.rendering import Format, render
+
+    if not (print_ or send or chart):
+        raise click.UsageError("say what to do with the digest: --print, --send and/or --chart FILE")
+    store = open_store_or_exit(data_dir)
+    kb = load_knowledge_or_exit(None)
+    person = store.get_person(team_admin.person_key(manager))
+    if person is None:
+        click.echo(
+            f"error: {manager!r} is not in the directory; add them with `coach team add-manager`", err=True
+        )
+        sys.exit(1)
+    replies = digest_replies(TeamAccess(store, person.id, kb, utcnow()), days=days, chart=bool(send or chart))
+    reply = replies[0]
+    if reply.template != "digest/digest.txt.j2":
+        click.echo(f"error: {person.id} is not a manager or admin: {reply.text()}", err=True)
+        sys.exit(1)
+    if print_:
+        click.echo(render("digest/digest.md.j2", Format.PLAIN, **reply.values))
+    if chart and reply.attachments:
+        chart.write_bytes(reply.attachments[0].content)
+        click.echo(f"Chart written to {chart}.", err=print_)
+    if send:
+        sent_by = _send_now(store, person, list(replies))
+        click.echo(f"Digest sent to {person.id} over {sent_by}.", err=print_)
+
+
+def _send_now(store: Store, person: Person, replies: list[Reply]) -> str:
+    """Deliver replies to a person over the platform configured in the environment that reaches them."""
+    import os
+
+    from bot.config import ConfigError, SlackSettings, TelegramSettings
+    from bot.engine import Engine
+
+    engine = Engine(store, knowledge=load_knowledge_or_exit(None))
+    if os.environ.get("SLACK_BOT_TOKEN"):
+        from bot.channels.slack import SlackChannel
+
+        slack = SlackChannel(engine, SlackSettings.from_env())
+        if slack.deliver(person, replies):
+            return "Slack"
+    if os.environ.get("TELEGRAM_BOT_TOKEN"):
+        from bot.channels.telegram import TelegramChannel
+
+        try:
+            telegram = TelegramChannel(engine, TelegramSettings.from_env())
+        except ConfigError as exc:
+            raise click.UsageError(str(exc)) from None
+        telegram.start_background()
+        try:
+            if telegram.deliver(person, replies):
+                return "Telegram"
+        finally:
+            telegram.stop_background()
+    raise click.UsageError(
+        f"cannot reach {person.id}: set SLACK_BOT_TOKEN (for a slack: identity) or TELEGRAM_BOT_TOKEN "
+        "(for a telegram: identity), and link the person's identity (/link)"
+    )
+
+
 @main.group()
 def serve() -> None:
     """Run the coach on a chat platform (Slack, Telegram)."""
@@ -274,7 +377,10 @@ def serve() -> None:
     "--threads", default=16, show_default=True, type=click.IntRange(1, 256), help="HTTP worker threads."
 )
 @data_dir_option
-def serve_slack(http: bool, host: str, port: int, threads: int, data_dir: Path | None) -> None:
+@click.option("--scheduler/--no-scheduler", default=True, show_default=True, help="Send digests and nudges.")
+def serve_slack(
+    http: bool, host: str, port: int, threads: int, data_dir: Path | None, scheduler: bool
+) -> None:
     """Run the Slack app: Socket Mode when SLACK_APP_TOKEN is set, or HTTP with --http --port N."""
     from bot.channels.slack import SlackChannel
     from bot.config import ConfigError, SlackSettings, setup_logging
@@ -289,6 +395,8 @@ def serve_slack(http: bool, host: str, port: int, threads: int, data_dir: Path |
         raise click.UsageError("set SLACK_APP_TOKEN for Socket Mode, or serve over HTTP with --http --port N")
     store = open_store_or_exit(data_dir)
     channel = SlackChannel(Engine(store, knowledge=load_knowledge_or_exit(None)), settings)
+    if scheduler:
+        _start_scheduler(channel.engine, channel.deliver, channel.reachable)
     if http:
         channel.serve_http(host=host, port=port, threads=threads)
     else:
@@ -303,7 +411,10 @@ def serve_slack(http: bool, host: str, port: int, threads: int, data_dir: Path |
 )
 @click.option("--url", default=None, help="The public HTTPS URL of the webhook, registered with setWebhook.")
 @data_dir_option
-def serve_telegram(webhook: bool, host: str, port: int, url: str | None, data_dir: Path | None) -> None:
+@click.option("--scheduler/--no-scheduler", default=True, show_default=True, help="Send digests and nudges.")
+def serve_telegram(
+    webhook: bool, host: str, port: int, url: str | None, data_dir: Path | None, scheduler: bool
+) -> None:
     """Run the Telegram bot: long polling, or a webhook with --webhook --port N (secret required)."""
     from bot.channels.telegram import TelegramChannel
     from bot.config import ConfigError, TelegramSettings, setup_logging
@@ -316,7 +427,19 @@ def serve_telegram(webhook: bool, host: str, port: int, url: str | None, data_di
     setup_logging(secrets=(settings.token, settings.webhook_secret or ""))
     store = open_store_or_exit(data_dir)
     channel = TelegramChannel(Engine(store, knowledge=load_knowledge_or_exit(None)), settings)
+    if scheduler:
+        _start_scheduler(channel.engine, channel.deliver, channel.reachable)
     if webhook:
         channel.serve_webhook(host=host, port=port, url=url)
     else:
         channel.run_polling()
+
+
+def _start_scheduler(engine: Engine, deliver: Deliver, reachable: Reachable) -> None:
+    """Digests and nudges on a background thread, every minute."""
+    import threading
+
+    from bot.scheduler import Scheduler
+
+    worker = Scheduler(engine, deliver=deliver, reachable=reachable)
+    threading.Thread(target=worker.run, args=(threading.Event(),), name="scheduler", daemon=True).start()

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot import team_admin
+from bot.access import can_see, visible_reps
 from bot.dialogs import by_command, registry, views
 from bot.dialogs.base import (
     Completion,
@@ -28,6 +30,7 @@ from bot.dialogs.base import (
     Parsed,
     Refused,
     Step,
+    TeamView,
     View,
     accepted,
     buttons,
@@ -45,7 +48,9 @@ from storage.base import (
     Frame,
     ModuleProgress,
     Person,
+    PersonData,
     PersonTransaction,
+    Role,
     Session,
     Store,
     utcnow,
@@ -69,6 +74,7 @@ GLOBAL_COMMANDS: dict[str, str] = {
     "skip": "skip the current question if it is optional",
     "cancel": "cancel the current dialog (asks first; nothing of it is kept)",
     "resume": "continue a paused dialog (`/resume N` picks one from /status)",
+    "link": "link your Slack and Telegram identities: `/link` here, then `/link CODE` there",
 }
 
 # Control characters and invisible marks that can disguise text; the zero-width (non-)joiners U+200C and
@@ -82,6 +88,41 @@ _COMMAND = re.compile(r"^/([A-Za-z_]+)(?:@(\w+))?(?:\s+(.*))?$", re.DOTALL)
 def clean_text(text: str) -> str:
     """NFC-normalize, drop control and bidi characters (keep newlines and tabs), trim."""
     return _CONTROL.sub("", unicodedata.normalize("NFC", text)).strip()
+
+
+def _with_person(incoming: Incoming, person_id: str) -> Incoming:
+    return Incoming(
+        incoming.channel,
+        person_id,
+        incoming.text,
+        incoming.action,
+        incoming.form,
+        incoming.message_id,
+        incoming.at,
+        incoming.display_name,
+    )
+
+
+class TeamAccess:
+    """Other people's data, as far as ``bot.access`` lets the viewer see it (``TeamReader``)."""
+
+    def __init__(self, store: Store, viewer_id: str, knowledge: KnowledgeBase, now: datetime) -> None:
+        self.knowledge = knowledge
+        self.now = now
+        self._store = store
+        self._viewer = store.get_person(viewer_id)
+        self._people = store.people()
+
+    def viewer(self) -> Person | None:
+        return self._viewer
+
+    def visible(self) -> list[Person]:
+        return visible_reps(self._viewer, self._people)
+
+    def data(self, person_id: str) -> PersonData:
+        if not can_see(self._viewer, person_id, self._people):
+            raise PermissionError(f"{person_id}'s data is not visible to this viewer")
+        return self._store.read_person(person_id)
 
 
 def _naming(dialog: Dialog, args: str) -> str:
@@ -139,6 +180,7 @@ class _Turn:
     now: datetime
     replies: list[Reply] = field(default_factory=list)
     completions: list[tuple[Frame, Completion]] = field(default_factory=list)
+    deferred: list[tuple[TeamView, str]] = field(default_factory=list)
 
     def say(self, template: str, kind: ReplyKind = ReplyKind.MESSAGE, **values: Any) -> None:
         self.replies.append(Reply(f"engine/{template}.txt.j2", values, kind=kind))
@@ -190,6 +232,9 @@ class Engine:
     def handle(self, incoming: Incoming) -> list[Reply]:
         """Handle one message; the replies are returned only once everything is stored."""
         now = incoming.at
+        canonical = self.store.canonical_id(incoming.person_id)
+        if canonical != incoming.person_id:  # a linked identity: one person, one history
+            incoming = _with_person(incoming, canonical)
         try:
             with self.store.person(incoming.person_id) as tx:
                 key = incoming.dedupe_key
@@ -205,7 +250,12 @@ class Engine:
                 self._store(tx, turn)
                 if key is not None:
                     tx.mark_seen(key, at=now)
-                return turn.replies
+            # Views over other people's data run after the turn, outside this person's lock, so two
+            # people reading each other can never wait on each other.
+            for view, args in turn.deferred:
+                reader = TeamAccess(self.store, incoming.person_id, self.knowledge, now)
+                turn.replies.extend(view.show_team(args, reader))
+            return turn.replies
         except Exception:
             log.exception("a turn of %s failed; nothing of it was stored", incoming.person_id)
             return [Reply("engine/internal_error.txt.j2", {}, kind=ReplyKind.ERROR)]
@@ -378,8 +428,16 @@ class Engine:
         elif name in self.commands:
             self._start(turn, self.commands[name], args)
         elif name in self.views:
-            turn.replies.extend(self.views[name].show(args, turn.ctx))
+            view = self.views[name]
+            if isinstance(view, TeamView):
+                turn.deferred.append((view, args))
+                return
+            turn.replies.extend(view.show(args, turn.ctx))
             self._reask(turn)
+        elif name == "link":
+            self._link(turn, args)
+        elif name == "team":
+            self._team(turn, args)
         else:
             turn.error("unknown_command", command=f"/{name}", commands=self._command_list())
             self._reask(turn)
@@ -567,6 +625,29 @@ class Engine:
         )
         turn.replies.extend(started.intro)
         self._advance(turn, frame)
+
+    def _link(self, turn: _Turn, args: str) -> None:
+        person_id = turn.ctx.person_id
+        try:
+            if not args.strip():
+                code = team_admin.new_link_code(self.store, person_id, turn.now)
+                turn.say("link_code", code=code, minutes=int(team_admin.LINK_TTL.total_seconds() // 60))
+            else:
+                primary = team_admin.use_link_code(self.store, person_id, args, turn.now)
+                turn.say("linked", primary=primary)
+        except team_admin.TeamError as exc:
+            turn.error("team_error", problem=str(exc))
+        self._reask(turn)
+
+    def _team(self, turn: _Turn, args: str) -> None:
+        person = turn.ctx.person()
+        if person is None or person.role != Role.ADMIN:
+            turn.error("team_error", problem="managing people and teams is for admins; ask yours to do it")
+            return
+        try:
+            turn.say("team_done", text=team_admin.run(self.store, team_admin.parse(args)))
+        except team_admin.TeamError as exc:
+            turn.error("team_error", problem=str(exc))
 
     def _cancel(self, turn: _Turn) -> None:
         frame = turn.session.active

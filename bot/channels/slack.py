@@ -16,7 +16,8 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from slack_bolt import Ack, App, BoltResponse
@@ -28,6 +29,7 @@ from bot.config import SlackSettings
 from bot.engine import Engine
 from bot.messages import COMMAND_STEP, Action, Channel, Form, Incoming, Reply
 from bot.rendering import Format, escape_slack
+from storage.base import Person
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,7 @@ class SlackChannel:
             raise_error_for_unhandled_request=False,
         )
         self._dm_channels: dict[str, str] = {}
+        self._tz_checked: set[str] = set()
         self._dm_lock = threading.Lock()
         self._register()
 
@@ -179,6 +182,7 @@ class SlackChannel:
 
     # ------------------------------------------------------------------ translation
     def _handle(self, user: str, text: str, *, message_id: str) -> None:
+        self._learn_timezone(user)
         incoming = Incoming(Channel.SLACK, person_id(user), text=text, message_id=message_id)
         self._respond(user, self.engine.handle(incoming))
 
@@ -197,6 +201,43 @@ class SlackChannel:
                     filename=attachment.filename,
                     title=attachment.title or attachment.filename,
                 )
+
+    # ------------------------------------------------------------------ scheduled messages
+    @staticmethod
+    def slack_user(person: Person) -> str | None:
+        """The person's Slack user id, from their id or a linked identity."""
+        for identity in (person.id, *person.identities):
+            if identity.startswith(PERSON_PREFIX):
+                return identity.removeprefix(PERSON_PREFIX)
+        return None
+
+    def reachable(self, person: Person) -> bool:
+        """Whether this app can message the person (they have a Slack identity)."""
+        return self.slack_user(person) is not None
+
+    def deliver(self, person: Person, replies: Sequence[Reply]) -> bool:
+        """A DM with the replies' blocks, and their files uploaded (a digest's chart, a plan)."""
+        user = self.slack_user(person)
+        if user is None:
+            return False
+        self._respond(user, list(replies))
+        return True
+
+    def _learn_timezone(self, user: str) -> None:
+        """Take a person's timezone from users.info once, unless one was configured for them."""
+        if user in self._tz_checked:
+            return
+        self._tz_checked.add(user)
+        person = self.engine.store.get_person(person_id(user))
+        if person is None or person.timezone != "UTC":
+            return
+        try:
+            tz = self.client.users_info(user=user)["user"].get("tz")
+        except Exception:
+            log.warning("users.info failed for a user; keeping UTC")
+            return
+        if tz and tz != "UTC":
+            self.engine.store.put_person(replace(person, timezone=str(tz)))
 
     def _dm(self, user: str) -> str:
         with self._dm_lock:

@@ -35,6 +35,7 @@ from bot.config import TelegramSettings
 from bot.engine import GLOBAL_COMMANDS, Engine
 from bot.messages import COMMAND_STEP, Action, Channel, Incoming, Reply
 from bot.rendering import Format, escape_telegram
+from storage.base import Person
 
 log = logging.getLogger(__name__)
 
@@ -233,11 +234,36 @@ class TelegramChannel:
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.error("a Telegram update failed: %s", type(context.error).__name__, exc_info=context.error)
 
+    # ------------------------------------------------------------------ scheduled messages
+    @staticmethod
+    def chat_id(person: Person) -> int | None:
+        """The person's Telegram user id (their private chat), from their id or a linked identity."""
+        for identity in (person.id, *person.identities):
+            if (
+                identity.startswith(PERSON_PREFIX)
+                and identity.removeprefix(PERSON_PREFIX).lstrip("-").isdigit()
+            ):
+                return int(identity.removeprefix(PERSON_PREFIX))
+        return None
+
+    def reachable(self, person: Person) -> bool:
+        """Whether this bot can message the person (they have a Telegram identity)."""
+        return self.chat_id(person) is not None and self._loop is not None
+
+    def deliver(self, person: Person, replies: Sequence[Reply]) -> bool:
+        """Send from another thread (the scheduler): text, then photos and documents."""
+        chat = self.chat_id(person)
+        if chat is None or self._loop is None:
+            return False
+        asyncio.run_coroutine_threadsafe(self.send(chat, replies), self._loop).result(timeout=60)
+        return True
+
     # ------------------------------------------------------------------ running
     def run_polling(self) -> None:
         """Long polling (getUpdates) until interrupted."""
 
         async def post_init(_: Application[Any, Any, Any, Any, Any, Any]) -> None:
+            self._loop = asyncio.get_running_loop()
             me = await self.app.bot.get_me()
             self.username = me.username
             self.engine.bot_username = me.username

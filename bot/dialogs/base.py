@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Protocol
 
 from bot.knowledge import KnowledgeBase
 from bot.messages import Attachment, Choice, Reply, ReplyKind
-from storage.base import Account, Assessment, CallPlan, ModuleProgress, Person
+from storage.base import Account, Assessment, CallPlan, ModuleProgress, Person, PersonData
 
 #: Longest free-text answer kept (a person pasting a whole e-mail gets told, not truncated silently).
 MAX_TEXT = 2000
@@ -423,6 +423,33 @@ def buttons(step: Step) -> tuple[tuple[Choice, ...], bool]:
         _BUTTONS.clear()
     _BUTTONS[id(step)] = (step, choices, numbered)
     return choices, numbered
+
+
+class TeamReader(Protocol):
+    """Read access to other people's data, limited to what the viewer's role allows (``bot.access``)."""
+
+    knowledge: KnowledgeBase
+    now: datetime
+
+    def viewer(self) -> Person | None:
+        """Who is asking."""
+
+    def visible(self) -> list[Person]:
+        """The other people whose data the viewer may read."""
+
+    def data(self, person_id: str) -> PersonData:
+        """One visible person's data; PermissionError for anyone else."""
+
+
+class TeamView(View):
+    """A read-only command over other people's data (the digest); it runs outside the viewer's lock."""
+
+    def show(self, args: str, ctx: Context) -> tuple[Reply, ...]:
+        return ()
+
+    @abc.abstractmethod
+    def show_team(self, args: str, team: TeamReader) -> tuple[Reply, ...]:
+        """The replies, built from what ``team`` lets the viewer read."""
 
 
 def question_reply(step: Step, *, number: int, total: int, extra: Mapping[str, Any] | None = None) -> Reply:
