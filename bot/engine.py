@@ -110,10 +110,11 @@ class TeamAccess:
         self.knowledge = knowledge
         self.now = now
         self._store = store
-        self._viewer = store.get_person(viewer_id)
+        # Someone not in the directory is a rep: they see their own data only.
+        self._viewer = store.get_person(viewer_id) or Person(id=viewer_id, name=viewer_id.split(":")[-1])
         self._people = store.people()
 
-    def viewer(self) -> Person | None:
+    def viewer(self) -> Person:
         return self._viewer
 
     def visible(self) -> list[Person]:

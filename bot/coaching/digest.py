@@ -36,6 +36,7 @@ class RepDigest:
     inactive: tuple[str, ...]
     onboarding: tuple[int, int] | None  # (modules done, modules) for new hires
     stages: dict[str, int] = field(default_factory=dict)  # latest stage name -> accounts
+    quadrants: dict[str, int] = field(default_factory=dict)  # latest prioritization quadrant -> accounts
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +129,10 @@ def rep_digest(
     unassessed = sum(1 for a in data.accounts if a.key not in latest)
     if unassessed:
         stages[NOT_ASSESSED] = unassessed
+    placed = _latest_by_account(real, "prioritization", end)
+    quadrants = Counter(str(a.result.get("quadrant_label", "?")) for a in placed.values())
     return RepDigest(
+        quadrants=dict(quadrants),
         person=person,
         completed=len(week),
         qualifications=qualifications,

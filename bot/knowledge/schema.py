@@ -518,6 +518,9 @@ class AccountSelection(Ours):
     scale_min: int = 1
     scale_max: int = 5
     high_from: float
+    #: Share of the strength axis taken by the latest relationship stage and qualification, when known.
+    stage_weight: float = Field(default=0.0, ge=0, le=0.5)
+    qualification_weight: float = Field(default=0.0, ge=0, le=0.5)
     axes: tuple[Axis, ...] = Field(min_length=2, max_length=2)
     quadrants: tuple[Quadrant, ...] = Field(min_length=4, max_length=4)
 
