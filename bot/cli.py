@@ -302,7 +302,7 @@ def digest_cmd(
     from bot import team_admin
     from bot.dialogs.team import digest_replies
     from bot.engine import TeamAccess
-    from bot.rendering import Format, render
+    from bot.rendering import Format
 
     if not (print_ or send or chart):
         raise click.UsageError("say what to do with the digest: --print, --send and/or --chart FILE")
@@ -320,7 +320,7 @@ def digest_cmd(
         click.echo(f"error: {person.id} is not a manager or admin: {reply.text()}", err=True)
         sys.exit(1)
     if print_:
-        click.echo(render("digest/digest.md.j2", Format.PLAIN, **reply.values))
+        click.echo(reply.text(Format.MARKDOWN))
     if chart and reply.attachments:
         chart.write_bytes(reply.attachments[0].content)
         click.echo(f"Chart written to {chart}.", err=print_)

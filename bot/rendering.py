@@ -25,6 +25,7 @@ class Format(enum.StrEnum):
     PLAIN = "plain"
     SLACK = "slack"  # Slack mrkdwn
     TELEGRAM = "telegram"  # Telegram's HTML parse mode
+    MARKDOWN = "markdown"  # files and stdout (digests, plans)
 
 
 def escape_slack(text: str) -> str:
@@ -41,12 +42,14 @@ ESCAPE: dict[Format, Callable[[str], str]] = {
     Format.PLAIN: str,
     Format.SLACK: escape_slack,
     Format.TELEGRAM: escape_telegram,
+    Format.MARKDOWN: str,
 }
 
 _WRAP: dict[Format, dict[str, tuple[str, str]]] = {
     Format.PLAIN: {"b": ("", ""), "i": ("", ""), "code": ("", "")},
     Format.SLACK: {"b": ("*", "*"), "i": ("_", "_"), "code": ("`", "`")},
     Format.TELEGRAM: {"b": ("<b>", "</b>"), "i": ("<i>", "</i>"), "code": ("<code>", "</code>")},
+    Format.MARKDOWN: {"b": ("**", "**"), "i": ("_", "_"), "code": ("`", "`")},
 }
 
 
