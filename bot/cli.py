@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from bot.engine import Engine
     from bot.messages import Reply
     from bot.scheduler import Deliver, Reachable
+    from storage.postgres_store import PostgresStore
 from storage import StorageError, Store, open_store
 from storage.base import Person, utcnow
 
@@ -443,3 +444,67 @@ def _start_scheduler(engine: Engine, deliver: Deliver, reachable: Reachable) -> 
 
     worker = Scheduler(engine, deliver=deliver, reachable=reachable)
     threading.Thread(target=worker.run, args=(threading.Event(),), name="scheduler", daemon=True).start()
+
+
+@main.group()
+def db() -> None:
+    """The PostgreSQL store (COACH_STORAGE_URL=postgresql://...)."""
+
+
+def _postgres(url: str | None) -> PostgresStore:
+    import os
+
+    from storage.postgres_store import PostgresStore
+
+    url = url or os.environ.get("COACH_STORAGE_URL")
+    if not url:
+        raise click.UsageError("set COACH_STORAGE_URL=postgresql://USER@HOST/DB (or pass --url)")
+    try:
+        return PostgresStore(url, migrate=False)
+    except StorageError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
+@db.command("migrate")
+@click.option("--url", default=None, help="The database URL (default: COACH_STORAGE_URL).")
+def db_migrate(url: str | None) -> None:
+    """Create or migrate the schema to this version of Account Coach."""
+    store = _postgres(url)
+    before = store.schema_version()
+    try:
+        after = store.migrate()
+    except StorageError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    click.echo(
+        f"Schema at version {after} in {store.location}" + (f" (was {before})." if before != after else ".")
+    )
+
+
+@db.command("import")
+@click.option("--from-tinydb", "source", required=True, type=EXISTING_DIR, help="The TinyDB data directory.")
+@click.option("--url", default=None, help="The database URL (default: COACH_STORAGE_URL).")
+def db_import(source: Path, url: str | None) -> None:
+    """Copy a TinyDB data directory into PostgreSQL, then verify the counts."""
+    from storage.postgres_store import copy_store, counts_of
+    from storage.tinydb_store import TinyDBStore
+
+    target = _postgres(url)
+    target.migrate()
+    origin = TinyDBStore(source)
+    if target.person_ids() or target.people():
+        click.echo(f"error: {target.location} already holds data; import into an empty database", err=True)
+        sys.exit(1)
+    people = origin.person_ids()
+    with click.progressbar(length=len(people), label="Importing people", file=sys.stderr) as bar:
+        copied = copy_store(origin, target, progress=bar.update)
+    expected, found = counts_of(origin), counts_of(target)
+    if expected != found:
+        click.echo(f"error: counts differ after the import: TinyDB {expected}, PostgreSQL {found}", err=True)
+        sys.exit(1)
+    click.echo(
+        f"Imported {copied['people']} people ({copied['answers']} answers, "
+        f"{copied['assessments']} assessments), {copied['directory']} directory entries and "
+        f"{copied['marks']} marks; counts verified."
+    )

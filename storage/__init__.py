@@ -29,8 +29,18 @@ def resolve_data_dir(option: Path | str | None = None) -> Path:
     return Path(env).expanduser() if env else default_data_dir()
 
 
-def open_store(*, data_dir: Path | str | None = None) -> Store:
-    """Open the configured store (TinyDB in the resolved data directory)."""
+def open_store(*, data_dir: Path | str | None = None, url: str | None = None) -> Store:
+    """Open the configured store: PostgreSQL when ``COACH_STORAGE_URL`` (or ``url``) is a postgresql:// URL,
+    else TinyDB in the resolved data directory."""
+    url = url if url is not None else os.environ.get("COACH_STORAGE_URL")
+    if url:
+        if not url.startswith(("postgresql://", "postgres://")):
+            raise StorageError(
+                f"COACH_STORAGE_URL must be a postgresql:// URL, got {url.split(':', 1)[0]}://..."
+            )
+        from storage.postgres_store import PostgresStore
+
+        return PostgresStore(url)
     from storage.tinydb_store import TinyDBStore
 
     return TinyDBStore(resolve_data_dir(data_dir))

@@ -370,6 +370,13 @@ class Store(abc.ABC):
     def people(self) -> list[Person]:
         """Everyone in the directory."""
 
+    def canonical_id(self, person_id: str) -> str:
+        """The person id whose data an identity uses: itself, or the person it was linked to."""
+        for person in self.people():
+            if person_id in person.identities:
+                return person.id
+        return person_id
+
     def team_of(self, manager_id: str) -> list[Person]:
         """The people who report to a manager."""
         return [p for p in self.people() if p.manager_id == manager_id]

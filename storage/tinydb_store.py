@@ -337,6 +337,7 @@ class TinyDBStore(Store):
         self._cache: OrderedDict[str, _Loaded] = OrderedDict()
         self._cache_guard = threading.Lock()
         self._shared_cache: dict[str, tuple[tuple[Any, ...], dict[str, dict[str, Any]]]] = {}
+        self._identity_index: tuple[dict[str, dict[str, Any]], dict[str, str]] | None = None
         self._migrate()
 
     def __repr__(self) -> str:
@@ -526,6 +527,15 @@ class TinyDBStore(Store):
     def get_person(self, person_id: str) -> Person | None:
         doc = self._read_shared("directory").get(person_id)
         return Person.from_json(doc) if doc else None
+
+    def canonical_id(self, person_id: str) -> str:
+        rows = self._read_shared("directory")
+        with self._cache_guard:
+            cached = self._identity_index
+            if cached is None or cached[0] is not rows:
+                index = {i: doc["id"] for doc in rows.values() for i in doc.get("identities", ())}
+                cached = self._identity_index = (rows, index)
+        return cached[1].get(person_id, person_id)
 
     def put_person(self, person: Person) -> None:
         with self._write_shared("directory") as table:
