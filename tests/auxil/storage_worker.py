@@ -3,7 +3,9 @@
     python -m tests.auxil.storage_worker crash DATA_DIR RUN PEOPLE COMPACT_BYTES
         store answers in a loop and print "RUN PERSON I" as soon as each is committed, until killed;
     python -m tests.auxil.storage_worker turns DATA_DIR WORKER TURNS PEOPLE
-        wait for a line on stdin, take TURNS turns round the PEOPLE, print "done".
+        wait for a line on stdin, take TURNS turns round the PEOPLE, print "done";
+    python -m tests.auxil.storage_worker pgturns URL WORKER TURNS PEOPLE
+        the same on PostgreSQL, TURNS turns for each of the PEOPLE, printing each acknowledged one.
 
 Each turn reads the person's session counter, writes it back plus one and appends one answer, all in
 one transaction, so a lost update or a torn turn shows up as a counter that disagrees with the answers.
@@ -40,6 +42,16 @@ def main(argv: list[str]) -> None:
             person_id = f"p{i % people}"
             turn(store, person_id, run, i)
             print(run, person_id, i, flush=True)
+    elif mode == "pgturns":  # DATA_DIR is a PostgreSQL URL here
+        from storage.postgres_store import PostgresStore
+
+        turns, people = int(argv[3]), int(argv[4])
+        pg = PostgresStore(str(argv[1]), migrate=False, max_size=2)
+        sys.stdin.readline()
+        for i in range(turns * people):
+            turn(pg, f"p{i % people}", run, i)
+            print(run, f"p{i % people}", i, flush=True)  # acknowledged: committed before this line
+        print("done", flush=True)
     elif mode == "turns":
         turns, people = int(argv[3]), int(argv[4])
         store = TinyDBStore(data_dir)
