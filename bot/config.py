@@ -12,7 +12,7 @@ SLACK_API_DEFAULT = "https://slack.com/api/"
 TELEGRAM_API_DEFAULT = "https://api.telegram.org"
 
 # Slack tokens (xoxb-, xoxp-, xapp-...), Telegram bot tokens (123456:ABC...), and signing secrets we know.
-_TOKEN = re.compile(r"\b(xox[abpre]-[\w-]+|xapp-[\w-]+|\d{6,12}:[\w-]{30,})")
+_TOKEN = re.compile(r"(xox[abpre]-[\w-]+|xapp-[\w-]+|(?<!\d)\d{6,12}:[\w-]{30,})")
 
 
 class ConfigError(Exception):
@@ -88,11 +88,16 @@ class RedactSecrets(logging.Filter):
         return _TOKEN.sub("[redacted]", text)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """Rewrite the record's message in place; never drops a record."""
+        """Rewrite the record's message and traceback in place; never drops a record."""
         message = record.getMessage()
         redacted = self.redact(message)
         if redacted != message:
             record.msg, record.args = redacted, None
+        if record.exc_info:  # a traceback can quote a URL with a token in it: format it now, redacted
+            record.exc_text = self.redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        elif record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
         return True
 
 

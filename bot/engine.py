@@ -12,9 +12,9 @@ import logging
 import re
 import unicodedata
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from bot import team_admin
@@ -37,6 +37,7 @@ from bot.dialogs.base import (
     is_number,
     parse_answer,
     question_reply,
+    zone_of,
 )
 from bot.knowledge import KnowledgeBase, shipped_knowledge
 from bot.messages import COMMAND_STEP, Choice, Form, FormQuestion, Incoming, Reply, ReplyKind
@@ -181,7 +182,9 @@ class _Turn:
     now: datetime
     replies: list[Reply] = field(default_factory=list)
     completions: list[tuple[Frame, Completion]] = field(default_factory=list)
-    deferred: list[tuple[TeamView, str]] = field(default_factory=list)
+    #: Work that reads or changes other people's data: run after the turn, outside this person's lock,
+    #: so two people acting on each other can never wait on each other.
+    after: list[Callable[[], list[Reply]]] = field(default_factory=list)
 
     def say(self, template: str, kind: ReplyKind = ReplyKind.MESSAGE, **values: Any) -> None:
         self.replies.append(Reply(f"engine/{template}.txt.j2", values, kind=kind))
@@ -251,11 +254,8 @@ class Engine:
                 self._store(tx, turn)
                 if key is not None:
                     tx.mark_seen(key, at=now)
-            # Views over other people's data run after the turn, outside this person's lock, so two
-            # people reading each other can never wait on each other.
-            for view, args in turn.deferred:
-                reader = TeamAccess(self.store, incoming.person_id, self.knowledge, now)
-                turn.replies.extend(view.show_team(args, reader))
+            for work in turn.after:
+                turn.replies.extend(work())
             return turn.replies
         except Exception:
             log.exception("a turn of %s failed; nothing of it was stored", incoming.person_id)
@@ -289,10 +289,7 @@ class Engine:
             accounts = sorted(ctx.accounts(), key=lambda a: a.name.casefold())[:max_accounts]
         starts = [d for d in self.dialogs.values() if d.usage == "ACCOUNT"]
         choices = tuple(
-            Choice(
-                f"{d.title} {a.name}" if len(starts) > 3 else f"{d.command.title()} {a.name}",
-                f"/{d.command} {a.name}",
-            )
+            Choice(f"{d.command.title()} {a.name}", f"/{d.command} {a.name}")
             for a in accounts
             for d in starts
         )
@@ -431,7 +428,12 @@ class Engine:
         elif name in self.views:
             view = self.views[name]
             if isinstance(view, TeamView):
-                turn.deferred.append((view, args))
+                person_id, now = turn.ctx.person_id, turn.now
+
+                def show(view: TeamView = view) -> list[Reply]:
+                    return list(view.show_team(args, TeamAccess(self.store, person_id, self.knowledge, now)))
+
+                turn.after.append(show)
                 return
             turn.replies.extend(view.show(args, turn.ctx))
             self._reask(turn)
@@ -552,7 +554,7 @@ class Engine:
             self._ask(turn, frame, steps, step)
             return
         try:
-            parsed = parse_answer(step, text, now=turn.now)
+            parsed = parse_answer(step, text, now=turn.now, tz=self._zone(turn, step))
         except Invalid as exc:
             turn.error("invalid", problem=str(exc), label=step.label)
             self._ask(turn, frame, steps, step)
@@ -575,6 +577,13 @@ class Engine:
         turn.say("section_skipped", section=step.section, count=len(skipped))
         self._advance(turn, frame)
 
+    @staticmethod
+    def _zone(turn: _Turn, step: Step) -> tzinfo | None:
+        """The person's timezone, for dates and times they type (looked up only for such steps)."""
+        if step.kind is not InputKind.DATETIME:
+            return None
+        return zone_of(turn.ctx.person())
+
     def _answer_form(self, turn: _Turn, form: Mapping[str, str]) -> None:
         """A batch of answers (e.g. a whole questionnaire step as a form): all valid, or nothing changes."""
         frame = turn.session.active
@@ -590,7 +599,10 @@ class Engine:
                 problems.append((step_id, "this question is not part of the current dialog"))
                 continue
             try:
-                parsed_all.append((step, parse_answer(step, clean_text(raw), now=turn.now)))
+                parsed = parse_answer(step, clean_text(raw), now=turn.now, tz=self._zone(turn, step))
+                if parsed.special == SKIP_SECTION:  # in a form, "skip step" can only mean this question
+                    parsed = Parsed(None, special="skip")
+                parsed_all.append((step, parsed))
             except Invalid as exc:
                 problems.append((step.label, str(exc)))
         if problems:
@@ -628,22 +640,26 @@ class Engine:
         self._advance(turn, frame)
 
     def _link(self, turn: _Turn, args: str) -> None:
-        person_id = turn.ctx.person_id
-        try:
-            if not args.strip():
-                code = team_admin.new_link_code(self.store, person_id, turn.now)
-                turn.say("link_code", code=code, minutes=int(team_admin.LINK_TTL.total_seconds() // 60))
-            else:
-                primary = team_admin.use_link_code(self.store, person_id, args, turn.now)
-                turn.say("linked", primary=primary)
-        except team_admin.TeamError as exc:
-            turn.error("team_error", problem=str(exc))
-        self._reask(turn)
+        person_id, now = turn.ctx.person_id, turn.now
+        if not args.strip():
+            code = team_admin.new_link_code(self.store, person_id, now)
+            turn.say("link_code", code=code, minutes=int(team_admin.LINK_TTL.total_seconds() // 60))
+            self._reask(turn)
+            return
+
+        def link() -> list[Reply]:  # moves history between people: after the turn, outside the lock
+            try:
+                primary = team_admin.use_link_code(self.store, person_id, args, now)
+            except team_admin.TeamError as exc:
+                return [Reply("engine/team_error.txt.j2", {"problem": str(exc)}, kind=ReplyKind.ERROR)]
+            return [Reply("engine/linked.txt.j2", {"primary": primary})]
+
+        turn.after.append(link)
 
     def _team(self, turn: _Turn, args: str) -> None:
         person = turn.ctx.person()
         if person is None or person.role != Role.ADMIN:
-            turn.error("team_error", problem="managing people and teams is for admins; ask yours to do it")
+            turn.error("team_error", problem="Managing people and teams is for admins; ask yours to do it")
             return
         try:
             turn.say("team_done", text=team_admin.run(self.store, team_admin.parse(args)))

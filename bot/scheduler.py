@@ -13,8 +13,8 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.dialogs.base import zone_of
 from bot.dialogs.team import DIGEST_DAYS, digest_replies
 from bot.engine import Engine, TeamAccess
 from bot.messages import Reply
@@ -28,17 +28,9 @@ Deliver = Callable[[Person, Sequence[Reply]], bool]
 Reachable = Callable[[Person], bool]
 
 
-def zone(person: Person) -> ZoneInfo:
-    """The person's timezone, UTC if unknown."""
-    try:
-        return ZoneInfo(person.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
 def last_digest_due(person: Person, now: datetime) -> datetime:
     """The most recent digest time at or before ``now``, in UTC (the weekday and time are local)."""
-    tz = zone(person)
+    tz = zone_of(person)
     local = now.astimezone(tz)
     hour, minute = (int(x) for x in person.digest_time.split(":"))
     day = local.date() - timedelta(days=(local.weekday() - person.digest_weekday) % 7)
@@ -94,7 +86,7 @@ class Scheduler:
         except Exception:
             log.exception("could not deliver %s to %s; it will be retried", key.split(":")[0], person.id)
         if before is None:  # give the claim back, so the next tick retries
-            self.store.delete_marks(key)
+            self.store.delete_mark(key)
         else:
             self.store.set_mark(key, before, person_id=person.id)
         return False
@@ -140,7 +132,7 @@ class Scheduler:
 
 def nudge(plan: CallPlan, account: str, person: Person) -> Reply:
     """The pre-call reminder: the plan's objective, stakeholders and open questions, or a nudge to plan."""
-    call_at = plan.call_at.astimezone(zone(person)) if plan.call_at else None
+    call_at = plan.call_at.astimezone(zone_of(person)) if plan.call_at else None
     values = {"plan": plan.plan, "account": account, "call_at": call_at}
     template = "digest/nudge.txt.j2" if plan.plan else "digest/nudge_no_plan.txt.j2"
     return Reply(template, values)

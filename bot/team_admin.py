@@ -45,7 +45,7 @@ def _get(store: Store, name: str) -> Person:
 def _upsert(store: Store, name: str, **changes: object) -> Person:
     key = person_key(name)
     if not key:
-        raise TeamError("a NAME cannot be empty")
+        raise TeamError("A NAME cannot be empty")
     person = store.get_person(key) or Person(id=key, name=key.split(":")[-1])
     person = replace(person, **changes)  # type: ignore[arg-type]
     store.put_person(person)
@@ -55,7 +55,7 @@ def _upsert(store: Store, name: str, **changes: object) -> Person:
 def run(store: Store, args: list[str]) -> str:
     """Do one team command; returns what to tell the person, raises TeamError on misuse."""
     if not args:
-        raise TeamError(f"usage: {USAGE}")
+        raise TeamError(f"Usage: {USAGE}")
     command, rest = args[0], args[1:]
     if command == "list":
         return listing(store)
@@ -89,7 +89,7 @@ def run(store: Store, args: list[str]) -> str:
         return f"{person.id} is a rep{team}{', flagged as a new hire' if person.new_hire else ''}."
     if command == "remove":
         if not rest:
-            raise TeamError("remove needs a NAME")
+            raise TeamError("team remove needs a NAME")
         key = person_key(rest[0])
         if not store.remove_person(key):
             raise TeamError(f"{rest[0]!r} is not in the directory")
@@ -98,24 +98,33 @@ def run(store: Store, args: list[str]) -> str:
         return f"Removed {key} from the directory (their coaching data stays; `coach forget` erases it)."
     if command == "set-timezone":
         if len(rest) != 2:
-            raise TeamError("set-timezone needs a NAME and a ZONE, e.g. team set-timezone ana Europe/Berlin")
+            raise TeamError(
+                "team set-timezone needs a NAME and a ZONE, e.g. team set-timezone ana Europe/Berlin"
+            )
         try:
             ZoneInfo(rest[1])
         except (ZoneInfoNotFoundError, ValueError):
             raise TeamError(
                 f"{rest[1]!r} is not a timezone; use an IANA name such as Europe/Berlin"
             ) from None
-        person = _upsert(store, rest[0], timezone=rest[1])
+        person = _upsert(store, _get(store, rest[0]).id, timezone=rest[1])
         return f"{person.id}'s timezone is {rest[1]}."
     if command == "set-digest":
         if len(rest) != 3 or rest[1][:3].lower() not in DAYS or not re.fullmatch(r"\d{1,2}:\d{2}", rest[2]):
-            raise TeamError("set-digest needs a NAME, a DAY and a time, e.g. team set-digest ana mon 08:00")
+            raise TeamError(
+                "team set-digest needs a NAME, a DAY and a time, e.g. team set-digest ana mon 08:00"
+            )
         hour, minute = map(int, rest[2].split(":"))
         if hour > 23 or minute > 59:
             raise TeamError(f"{rest[2]} is not a time of day")
-        person = _upsert(store, rest[0], digest_weekday=DAYS.index(rest[1][:3].lower()), digest_time=rest[2])
+        person = _upsert(
+            store,
+            _get(store, rest[0]).id,
+            digest_weekday=DAYS.index(rest[1][:3].lower()),
+            digest_time=rest[2],
+        )
         return f"{person.id} gets the digest on {rest[1][:3].title()} at {rest[2]} ({person.timezone})."
-    raise TeamError(f"unknown team command {command!r}; {USAGE}")
+    raise TeamError(f"Unknown team command {command!r}; {USAGE}")
 
 
 def listing(store: Store) -> str:
@@ -142,7 +151,7 @@ def parse(text: str) -> list[str]:
     try:
         return shlex.split(text)
     except ValueError as exc:
-        raise TeamError(f"could not read that: {exc}") from None
+        raise TeamError(f"Could not read that: {exc}") from None
 
 
 def new_link_code(store: Store, person_id: str, now: datetime) -> str:
@@ -152,19 +161,78 @@ def new_link_code(store: Store, person_id: str, now: datetime) -> str:
     return code
 
 
+#: Wrong codes one identity may try within ``LINK_TTL`` before it must wait.
+LINK_TRIES = 5
+_RANK = {Role.ADMIN.value: 2, Role.MANAGER.value: 1, Role.REP.value: 0}
+
+
 def use_link_code(store: Store, person_id: str, code: str, now: datetime) -> str:
-    """Link ``person_id`` to the identity that asked for ``code``; returns the person id both now share."""
+    """Link ``person_id`` with the identity that asked for ``code``; returns the person id both now share.
+
+    The identity with the higher role (or, if equal, the one that made the code) stays the person; the
+    other becomes one of its identities, and its coaching history is moved over.
+    """
+    failures = f"linkfail:{person_id}:"
+    recent = [at for at in store.marks(failures).values() if at > now - LINK_TTL]
+    if len(recent) >= LINK_TRIES:
+        raise TeamError(
+            f"Too many wrong codes: wait {int(LINK_TTL.total_seconds() // 60)} minutes and try again"
+        )
     prefix = f"link:{code.strip()}:"
-    found = store.marks(prefix)
-    store.delete_marks(prefix)  # one use only, whatever happens next
+    found = store.marks(prefix) if code.strip().isdigit() else {}
     valid = [key for key, expires in found.items() if expires >= now]
-    if not code.strip().isdigit() or not valid:
-        raise TeamError("that code is unknown or expired: send /link on the other platform for a new one")
-    origin = valid[0].removeprefix(prefix)
-    if store.canonical_id(origin) == store.canonical_id(person_id):
-        raise TeamError("that code was made by this same identity: send /link CODE on the other platform")
-    primary = store.canonical_id(origin)
-    person = store.get_person(primary) or Person(id=primary, name=primary.split(":")[-1])
-    identities = tuple(dict.fromkeys((*person.identities, person_id)))
-    store.put_person(replace(person, identities=identities))
-    return primary
+    if not valid:
+        store.set_mark(f"{failures}{secrets.token_hex(4)}", now, person_id=person_id)
+        raise TeamError("That code is unknown or expired: send /link on the other platform for a new one")
+    for key in found:
+        store.delete_mark(key)  # one use only
+    origin = store.canonical_id(valid[0].removeprefix(prefix))
+    here = store.canonical_id(person_id)
+    if origin == here:
+        raise TeamError("That code was made by this same identity: send /link CODE on the other platform")
+    first, second = store.get_person(origin), store.get_person(here)
+    if second is not None and _RANK.get(second.role, 0) > _RANK.get(first.role if first else "rep", 0):
+        origin, here, first, second = here, origin, second, first
+    person = first or Person(id=origin, name=origin.split(":")[-1])
+    identities = (*person.identities, here, *(second.identities if second else ()))
+    merged = replace(
+        person,
+        identities=tuple(dict.fromkeys(i for i in identities if i != origin)),
+        manager_id=person.manager_id or (second.manager_id if second else None),
+        new_hire=person.new_hire or bool(second and second.new_hire),
+        timezone=person.timezone if person.timezone != "UTC" or second is None else second.timezone,
+    )
+    store.put_person(merged)
+    if second is not None:
+        store.remove_person(here)
+    _move_history(store, here, origin)
+    return origin
+
+
+def _move_history(store: Store, source: str, target: str) -> None:
+    """Move one identity's coaching data onto the person it was linked to (history is one)."""
+    if source not in store.person_ids():
+        return
+    data = store.read_person(source)
+    with store.person(target) as tx:
+        keys = {a.key for a in tx.accounts()}
+        ids = {a.id for a in tx.assessments()}
+        plans = {p.id for p in tx.plans()}
+        modules = {m.module: m for m in tx.onboarding()}
+        if tx.get_session() is None and data.session is not None:
+            tx.put_session(replace(data.session, person_id=target))
+        for answer in data.answers:
+            tx.append_answer(replace(answer, person_id=target))
+        for assessment in data.assessments:
+            if assessment.id not in ids:
+                tx.append_assessment(replace(assessment, person_id=target))
+        for account in data.accounts:
+            if account.key not in keys:
+                tx.put_account(replace(account, person_id=target))
+        for plan in data.plans:
+            if plan.id not in plans:
+                tx.put_plan(replace(plan, person_id=target))
+        for module in data.onboarding:
+            if module.module not in modules or modules[module.module].status != "done":
+                tx.put_module_progress(module)
+    store.forget_person(source)

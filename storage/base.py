@@ -399,6 +399,10 @@ class Store(abc.ABC):
         """Every mark whose key starts with ``prefix``, optionally only those about one person."""
 
     @abc.abstractmethod
+    def delete_mark(self, key: str) -> bool:
+        """Delete exactly the mark with this key; True if it existed."""
+
+    @abc.abstractmethod
     def delete_marks(self, prefix: str) -> int:
         """Delete the marks whose key starts with ``prefix``; returns how many."""
 

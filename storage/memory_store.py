@@ -192,6 +192,9 @@ class MemoryStore(Store):
             k: at for k, (at, p) in self._marks.items() if k.startswith(prefix) and person_id in (None, p)
         }
 
+    def delete_mark(self, key: str) -> bool:
+        return self._marks.pop(key, None) is not None
+
     def delete_marks(self, prefix: str) -> int:
         keys = [k for k in self._marks if k.startswith(prefix)]
         for key in keys:

@@ -370,6 +370,10 @@ class PostgresStore(Store):
             ).fetchall()
         return {r["key"]: r["at"] for r in rows}
 
+    def delete_mark(self, key: str) -> bool:
+        with self.pool.connection() as conn:
+            return conn.execute("DELETE FROM coach_marks WHERE key = %s", (key,)).rowcount > 0
+
     def delete_marks(self, prefix: str) -> int:
         with self.pool.connection() as conn:
             return conn.execute("DELETE FROM coach_marks WHERE starts_with(key, %s)", (prefix,)).rowcount

@@ -571,6 +571,10 @@ class TinyDBStore(Store):
             if key.startswith(prefix) and person_id in (None, doc.get("person"))
         }
 
+    def delete_mark(self, key: str) -> bool:
+        with self._write_shared("scheduler") as table:
+            return bool(table.remove(_Q.key == key))
+
     def delete_marks(self, prefix: str) -> int:
         with self._write_shared("scheduler") as table:
             return len(table.remove(_Q.key.test(lambda k: k.startswith(prefix))))

@@ -13,6 +13,7 @@ from tests.auxil.scenarios import (
     load_script,
     run_on_engine,
     run_script,
+    slack_driver,
     split_transcript,
     terminal_driver,
 )
@@ -94,3 +95,40 @@ def test_the_terminal_shows_exactly_what_the_engine_driver_shows(tmp_path: Path)
     assert on_terminal.opening == on_engine.opening
     assert on_terminal.replies == on_engine.replies
     assert "Fit decision: no." in on_terminal.replies[-2]
+
+
+CHOICES = (
+    "description: choices\nuser: ana\nopening: {expect: [Hello]}\nturns:\n"
+    "  - send: /qualify Acme\n  - send: skip step\n  - send: skip step\n"
+    "    expect_text: ['1) Yes   2) No']\n    expect_buttons: ['Yes', 'No']\n"
+)
+
+
+def test_slack_has_no_opening_and_offers_choices_as_buttons(tmp_path: Path) -> None:
+    script = load_script(write(tmp_path, CHOICES))
+    result = slack_driver(tmp_path / "data")("ana", script.segments[0].lines)
+    assert result.errors == []
+    assert result.opening is None
+    assert result.buttons is not None
+    assert result.buttons[-1] == ["Yes", "No"]
+    assert "1) Yes" not in result.replies[-1]  # no numbers on buttons
+    run_script(script, slack_driver(tmp_path / "again"))  # the opening check is skipped, the buttons pass
+
+
+def test_expect_text_and_expect_buttons_are_checked_on_their_own_kind_of_channel(tmp_path: Path) -> None:
+    wrong = CHOICES.replace("'Yes', 'No'", "'Yes', 'Maybe'").replace("2) No", "2) Maybe")
+    script = load_script(write(tmp_path, wrong))
+    with pytest.raises(AssertionError, match=r"no button 'Maybe'"):
+        run_script(script, slack_driver(tmp_path / "slack"))
+    with pytest.raises(AssertionError, match=r"missing '1\) Yes   2\) Maybe'"):
+        run_script(script, engine_driver(tmp_path / "engine"))
+
+
+def test_the_slack_driver_clicks_a_button_whose_label_is_the_line(tmp_path: Path) -> None:
+    # "Yes" is a button label of the fit question: clicked, the clicked message shows the answer.
+    lines = ["/qualify Acme", "skip step", "skip step", "Yes"]
+    result = slack_driver(tmp_path / "data")("ana", lines)
+    assert result.errors == []
+    assert "Step 3: Rapport, trust and credibility with the individual" in result.replies[-1]
+    assert "you clicked> Yes" in result.transcript
+    assert "you> skip step" in result.transcript  # no button is labelled so: typed

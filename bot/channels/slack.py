@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
@@ -19,15 +20,17 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any
+from urllib.parse import parse_qs
 
 from slack_bolt import Ack, App, BoltResponse
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
+from slack_sdk.signature import SignatureVerifier
 
 from bot.channels import slack_blocks as kit
 from bot.config import SlackSettings
 from bot.engine import Engine
-from bot.messages import COMMAND_STEP, Action, Channel, Form, Incoming, Reply
+from bot.messages import COMMAND_STEP, Action, Channel, Form, Incoming, Reply, ReplyKind
 from bot.rendering import Format, escape_slack
 from storage.base import Person
 
@@ -52,7 +55,6 @@ class SlackChannel:
         self.settings = settings
         self.client = client or WebClient(token=settings.bot_token, base_url=settings.api_url)
         self.app = App(
-            token=settings.bot_token,
             signing_secret=settings.signing_secret,
             client=self.client,
             process_before_response=False,  # ack first, work after: Slack wants an answer within 3 s
@@ -74,17 +76,40 @@ class SlackChannel:
         app.action(re.compile(f"^{kit.COMMAND_ACTION}"))(self._on_command_button)
         app.action(kit.FORM_ACTION)(self._on_form_button)
         app.view(kit.FORM_CALLBACK)(self._on_form_submit)
+        # Anything else (another app's buttons, events we do not use) is acknowledged and ignored, so Slack
+        # neither shows the person an error nor retries.
+        app.action(re.compile(".*"))(self._ignore)
+        app.view(re.compile(".*"))(self._ignore)
         app.error(self._on_error)
 
     def wsgi(self) -> WSGIApp:
         """The app as a WSGI application: ``/slack/events`` for Slack, ``/healthz`` for load balancers."""
         handler = SlackRequestHandler(self.app, path="/slack/events")
+        verifier = SignatureVerifier(self.settings.signing_secret)
+
+        def answer(start_response: Callable[..., Any], status: str, body: dict[str, Any]) -> list[bytes]:
+            start_response(status, [("Content-Type", "application/json")])
+            return [json.dumps(body).encode()]
 
         def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
             if environ.get("PATH_INFO") == "/healthz":
-                body = json.dumps({"ok": True, "store": self.engine.store.location}).encode()
-                start_response("200 OK", [("Content-Type", "application/json")])
-                return [body]
+                return answer(start_response, "200 OK", {"ok": True, "store": self.engine.store.location})
+            if environ.get("REQUEST_METHOD") == "POST" and environ.get("PATH_INFO") == "/slack/events":
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                body = environ["wsgi.input"].read(length)
+                headers = {
+                    "x-slack-request-timestamp": environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", ""),
+                    "x-slack-signature": environ.get("HTTP_X_SLACK_SIGNATURE", ""),
+                }
+                # Nobody but Slack gets past this line, whatever the body: the signature comes first.
+                if not _verified(verifier, body, headers):
+                    return answer(
+                        start_response, "401 Unauthorized", {"ok": False, "error": "invalid signature"}
+                    )
+                if not _well_formed(body, str(environ.get("CONTENT_TYPE", ""))):
+                    log.warning("a signed Slack request with a malformed body was refused")
+                    return answer(start_response, "400 Bad Request", {"ok": False, "error": "malformed body"})
+                environ = {**environ, "wsgi.input": io.BytesIO(body)}
             return handler(environ, start_response)
 
         return application
@@ -92,7 +117,7 @@ class SlackChannel:
     # ------------------------------------------------------------------ listeners
     def _on_command(self, ack: Ack, body: dict[str, Any]) -> None:
         ack(response_type="ephemeral", text="On it: I'm answering in our direct messages.")
-        text = " ".join(str(body.get("text", "")).split())
+        text = " ".join(unescape_slack(str(body.get("text", ""))).split())
         user = str(body["user_id"])
         self._handle(user, f"/{text}" if text else "/help", message_id=f"cmd:{body.get('trigger_id', '')}")
 
@@ -103,12 +128,12 @@ class SlackChannel:
         if not user:
             return
         message_id = str(event.get("client_msg_id") or event.get("ts"))
-        self._handle(str(user), str(event.get("text", "")), message_id=f"msg:{message_id}")
+        self._handle(str(user), unescape_slack(str(event.get("text", ""))), message_id=f"msg:{message_id}")
 
     def _on_mention(self, event: dict[str, Any]) -> None:
         if event.get("bot_id") or not event.get("user"):
             return
-        text = _MENTION.sub("", str(event.get("text", ""))).strip()
+        text = unescape_slack(_MENTION.sub("", str(event.get("text", "")))).strip()
         message_id = str(event.get("client_msg_id") or event.get("ts"))
         self._handle(str(event["user"]), text or "/help", message_id=f"msg:{message_id}")
 
@@ -117,14 +142,16 @@ class SlackChannel:
         user = str(body["user"]["id"])
         step, value = kit.parse_answer_value(str(action.get("value", "")))
         label = str(action.get("text", {}).get("text", value))
-        self._mark_answered(body, label)
         incoming = Incoming(
             Channel.SLACK,
             person_id(user),
             action=Action(step, value),
             message_id=f"act:{body.get('container', {}).get('message_ts')}:{action.get('action_ts')}",
         )
-        self._respond(user, self.engine.handle(incoming))
+        replies = self.engine.handle(incoming)
+        if replies and not any(r.kind is ReplyKind.ERROR for r in replies):
+            self._mark_answered(body, label)  # only an answer the coach took reads as answered
+        self._respond(user, replies)
 
     def _on_command_button(self, ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         ack()
@@ -168,6 +195,10 @@ class SlackChannel:
             return
         incoming = Incoming(Channel.SLACK, person_id(user), form=form, message_id=f"form:{view.get('id')}")
         self._respond(user, self.engine.handle(incoming))
+
+    @staticmethod
+    def _ignore(ack: Ack) -> None:
+        ack()
 
     def _on_home(self, event: dict[str, Any]) -> None:
         if event.get("tab", "home") != "home":
@@ -276,6 +307,34 @@ class SlackChannel:
         if not self.settings.app_token:
             raise ValueError("SLACK_APP_TOKEN must be set for Socket Mode")
         SocketModeHandler(self.app, self.settings.app_token).start()  # type: ignore[no-untyped-call]
+
+
+def _verified(verifier: SignatureVerifier, body: bytes, headers: dict[str, str]) -> bool:
+    """Slack's signature check; a missing or garbled timestamp or signature is simply invalid."""
+    try:
+        return bool(
+            verifier.is_valid(body, headers["x-slack-request-timestamp"], headers["x-slack-signature"])
+        )
+    except (ValueError, TypeError, UnicodeDecodeError):
+        return False
+
+
+def _well_formed(body: bytes, content_type: str) -> bool:
+    """A JSON object (events), or a form whose ``payload``, if any, is a JSON object (interactions)."""
+    try:
+        if "json" in content_type:
+            return isinstance(json.loads(body or b"null"), dict)
+        fields = parse_qs(body.decode("utf-8"), keep_blank_values=True)
+        if "payload" in fields:
+            return isinstance(json.loads(fields["payload"][0]), dict)
+        return "command" in fields or "ssl_check" in fields or not fields
+    except (ValueError, UnicodeDecodeError):
+        return False
+
+
+def unescape_slack(text: str) -> str:
+    """Slack sends ``&``, ``<`` and ``>`` in typed text as entities: give the engine what was typed."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def _offers_form(reply: Reply) -> bool:

@@ -63,30 +63,54 @@ def callback_data(step: str, value: str, number: int) -> str:
     return f"{step[: CALLBACK_LIMIT - 8]}|{number}"
 
 
+_TAG = re.compile(r"<(/?)(b|i|code)>")
+
+
 def split_message(text: str, limit: int = TEXT_LIMIT) -> list[str]:
-    """Cut a message at paragraph, then line, then word boundaries to fit Telegram's limit."""
+    """Cut an HTML message into pieces within Telegram's limit: at line ends where possible, else at
+    spaces, never inside an entity (``&lt;``) or a tag; a bold or italic span cut in two is closed at the
+    end of one piece and opened again at the start of the next."""
     if len(text) <= limit:
         return [text]
+    room = limit - 40  # space for closing and reopening tags
     pieces: list[str] = []
-    current = ""
-    for line in text.split("\n"):
-        while len(line) > limit:
-            cut = line.rfind(" ", 0, limit)
-            cut = cut if cut > limit // 2 else limit
-            if current:
-                pieces.append(current)
-                current = ""
-            pieces.append(line[:cut])
-            line = line[cut:].lstrip()
-        candidate = f"{current}\n{line}" if current else line
-        if len(candidate) > limit:
-            pieces.append(current)
-            current = line
-        else:
-            current = candidate
-    if current:
-        pieces.append(current)
+    rest = text
+    while len(rest) > room:
+        cut = rest.rfind("\n", 0, room)
+        if cut < room // 2:
+            cut = rest.rfind(" ", 0, room)
+        if cut < room // 2:
+            cut = room
+        cut = _safe_cut(rest, cut)
+        piece, rest = rest[:cut], rest[cut:].lstrip("\n")
+        opened = _open_tags(piece)
+        pieces.append(piece + "".join(f"</{t}>" for t in reversed(opened)))
+        rest = "".join(f"<{t}>" for t in opened) + rest
+    if rest.strip():
+        pieces.append(rest)
     return [p for p in pieces if p.strip()]
+
+
+def _safe_cut(text: str, cut: int) -> int:
+    """Move a cut back so it falls neither inside ``&...;`` nor inside ``<...>``."""
+    amp, semi = text.rfind("&", 0, cut), text.rfind(";", 0, cut)
+    if amp > semi and cut - amp <= 10:
+        cut = amp
+    lt, gt = text.rfind("<", 0, cut), text.rfind(">", 0, cut)
+    if lt > gt:
+        cut = lt
+    return max(cut, 1)
+
+
+def _open_tags(html: str) -> list[str]:
+    """The formatting tags still open at the end of ``html``."""
+    stack: list[str] = []
+    for closing, tag in _TAG.findall(html):
+        if not closing:
+            stack.append(tag)
+        elif stack and stack[-1] == tag:
+            stack.pop()
+    return stack
 
 
 def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
@@ -151,7 +175,7 @@ class TelegramChannel:
         if update.callback_query is not None:
             await self._on_callback(update)
             return
-        message = update.effective_message
+        message = update.message  # new messages only: an edit of an old answer is not a new answer
         user = update.effective_user
         chat = update.effective_chat
         if message is None or user is None or chat is None or user.is_bot:
@@ -334,7 +358,12 @@ class TelegramChannel:
         loop = self.start_background()
         if url:
             asyncio.run_coroutine_threadsafe(
-                self.app.bot.set_webhook(url, secret_token=self.settings.webhook_secret), loop
+                self.app.bot.set_webhook(
+                    url,
+                    secret_token=self.settings.webhook_secret,
+                    allowed_updates=["message", "callback_query"],
+                ),
+                loop,
             ).result(timeout=30)
         log.info("Account Coach for Telegram listening on http://%s:%d/telegram/webhook", host, port)
         try:

@@ -118,7 +118,9 @@ def rep_digest(
     for p in data.plans:
         last_activity[p.account] = max(last_activity.get(p.account, p.created_at), p.created_at)
     inactive = tuple(
-        sorted(names.get(k, k) for k, at in last_activity.items() if at < end - timedelta(days=INACTIVE_DAYS))
+        sorted(
+            names.get(k, k) for k, at in last_activity.items() if at <= end - timedelta(days=INACTIVE_DAYS)
+        )
     )
     onboarding = None
     if person.new_hire:
@@ -236,7 +238,11 @@ def suggestions(
     behind = [r.person.name for r in reps if r.onboarding and r.onboarding[0] < r.onboarding[1]]
     if behind:
         found.append(f"Check in on onboarding with {', '.join(behind[:3])}.")
-    found.append("Ask each rep for one account where the relationship could move up a stage, and how.")
+    found += [  # a good week: what any manager can do with it
+        "Ask each rep for one account where the relationship could move up a stage, and how.",
+        "Review one of this week's qualifications together: which question would you ask differently?",
+        "Ask each rep which upcoming call they most want help preparing.",
+    ]
     return tuple(found[:3])
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any, ClassVar, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.knowledge import KnowledgeBase
 from bot.messages import Attachment, Choice, Reply, ReplyKind
@@ -293,6 +294,14 @@ def parse_when(text: str, *, now: datetime | None = None, tz: tzinfo | None = No
     if hour > 23 or minute > 59:
         raise Invalid(f"{match['h']}:{match['m'] or '00'} is not a time of day. Please check it.")
     return datetime.combine(day, time(hour, minute), tzinfo=tz)
+
+
+def zone_of(person: Person | None) -> ZoneInfo:
+    """A person's timezone from their directory entry; UTC when there is none or it is unknown."""
+    try:
+        return ZoneInfo(person.timezone if person is not None else "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
 
 
 class Context(Protocol):

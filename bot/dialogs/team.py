@@ -25,6 +25,7 @@ from bot.dialogs.base import (
     TeamReader,
     TeamView,
     parse_when,
+    zone_of,
 )
 from bot.messages import Attachment, Reply, ReplyKind
 from storage.base import CallPlan, Role
@@ -66,14 +67,15 @@ class CallDialog(Dialog):
     name = "call"
     command = "call"
     title = "Upcoming call"
-    summary = "note an upcoming call (e.g. /call Acme tomorrow 10:00); I remind you to plan it"
+    summary = "note an upcoming call (the account, then the day and time); I remind you to plan it"
     usage = "ACCOUNT WHEN"
 
     def start(self, args: str, ctx: Context) -> Started | Refused:
         words = args.split()
+        zone = zone_of(ctx.person())
         for cut in range(len(words) - 1, 0, -1):  # the longest tail that reads as a date and time
             try:
-                when = parse_when(" ".join(words[cut:]), now=ctx.now)
+                when = parse_when(" ".join(words[cut:]), now=ctx.now, tz=zone)
             except Invalid:
                 continue
             name = clean_name(" ".join(words[:cut]))

@@ -10,14 +10,17 @@ A script says what a person sends and what the coach must answer::
         expect: ["question 1 of 29"]     # substrings that must all appear in the replies (plain text)
         expect_re: []                    # regexes that must all match
         reject: []                       # substrings that must not appear
+        expect_text: ["1) Yes   2) No"]  # only where choices are text (console): numbered choices
+        expect_buttons: ["Yes", "No"]    # only where choices are buttons (Slack): the labels offered
       - restart: true                    # the process / engine ends; a new one starts on the same data
         expect: ["Welcome back"]         # checked against the opening shown on the restart
 
 The turns between two restarts form a segment. A driver plays one segment: it starts the channel for the
 user on the data directory, shows the opening, sends each line, and returns the opening text and the reply
 text of each line (``SegmentResult``). Each channel brings its own driver (``DRIVERS``): the engine through
-the console's translation in-process, the real ``coach chat`` command in a subprocess; a Slack or Telegram
-fake can add one without touching the scripts.
+the console's translation in-process, the real ``coach chat`` command in a subprocess, the Slack app over
+HTTP with the fake Web API. A channel that shows no greeting (Slack) returns no opening, and the opening
+checks are skipped for it; a channel with buttons returns their labels, checked by ``expect_buttons``.
 """
 
 from __future__ import annotations
@@ -35,8 +38,11 @@ import yaml
 
 from bot.channels.console import Console
 from bot.engine import Engine
+from bot.rendering import escape_slack
 from storage.tinydb_store import TinyDBStore
 from tests.auxil.cli import COACH
+from tests.auxil.slack_app import SlackApp, button, buttons, message_text, plain
+from tests.auxil.telegram_app import telegram_driver
 
 SCENARIOS_DIR = Path(__file__).resolve().parents[1] / "scenarios"
 #: What no reply may ever contain: a crash, or the engine's apology for one.
@@ -44,6 +50,8 @@ ALWAYS_REJECTED = ("Traceback", "Something went wrong on my side")
 #: The console's last line when the input ends.
 FAREWELL = "Bye for now."
 ECHO = "you> "
+#: How a Slack transcript shows a line sent as a click on the button with that label.
+CLICKED = "you clicked> "
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,10 +61,13 @@ class Check:
     expect: tuple[str, ...] = ()
     expect_re: tuple[str, ...] = ()
     reject: tuple[str, ...] = ()
+    expect_text: tuple[str, ...] = ()  # checked where choices are text
+    expect_buttons: tuple[str, ...] = ()  # checked where choices are buttons
 
     @classmethod
     def from_yaml(cls, data: Mapping[str, Any], where: str) -> Check:
-        """Read the ``expect``, ``expect_re`` and ``reject`` keys (each a string or a list of them)."""
+        """Read the ``expect``, ``expect_re``, ``reject``, ``expect_text`` and ``expect_buttons`` keys (each a
+        string or a list of them)."""
 
         def strings(key: str) -> tuple[str, ...]:
             value = data.get(key) or []
@@ -66,16 +77,28 @@ class Check:
                 raise ValueError(f"{where}: {key} must be a string or a list of strings")
             return tuple(value)
 
-        check = cls(strings("expect"), strings("expect_re"), strings("reject"))
+        check = cls(
+            strings("expect"),
+            strings("expect_re"),
+            strings("reject"),
+            strings("expect_text"),
+            strings("expect_buttons"),
+        )
         for pattern in check.expect_re:
             re.compile(pattern)
         return check
 
-    def problems(self, text: str) -> list[str]:
-        """What is wrong with ``text``; empty when it passes."""
+    def problems(self, text: str, buttons: Sequence[str] | None = None) -> list[str]:
+        """What is wrong with ``text`` (and the button labels offered, on a channel with buttons)."""
         found = [f"missing {s!r}" for s in self.expect if s not in text]
         found += [f"no match for /{p}/" for p in self.expect_re if re.search(p, text) is None]
         found += [f"unwanted {s!r}" for s in (*self.reject, *ALWAYS_REJECTED) if s in text]
+        if buttons is None:
+            found += [f"missing {s!r}" for s in self.expect_text if s not in text]
+        else:
+            found += [
+                f"no button {s!r} (buttons: {list(buttons)})" for s in self.expect_buttons if s not in buttons
+            ]
         return found
 
 
@@ -99,7 +122,7 @@ class Script:
 
 
 _SCRIPT_KEYS = {"description", "user", "opening", "turns"}
-_TURN_KEYS = {"send", "restart", "expect", "expect_re", "reject"}
+_TURN_KEYS = {"send", "restart", "expect", "expect_re", "reject", "expect_text", "expect_buttons"}
 
 
 def load_script(path: Path) -> Script:
@@ -147,10 +170,11 @@ def all_scripts() -> list[Path]:
 class SegmentResult:
     """What one start of a channel showed: the opening, then the replies to each line sent."""
 
-    opening: str
+    opening: str | None  # None: the channel shows nothing at a start (Slack), so opening checks are skipped
     replies: list[str]
     transcript: str = ""  # the whole output, for failure messages
     errors: list[str] = field(default_factory=list)  # problems of the channel itself (exit code, stderr)
+    buttons: list[list[str]] | None = None  # per reply, the labels of its buttons; None: choices are text
 
 
 #: Plays one segment: (user, lines) -> what the channel showed.
@@ -237,7 +261,73 @@ def terminal_driver(data_dir: Path, *, timeout: float = 60) -> Driver:
     return play
 
 
-DRIVERS: dict[str, DriverFactory] = {"engine": engine_driver, "terminal": terminal_driver}
+def slack_driver(data_dir: Path) -> Driver:
+    """The Slack app over HTTP on 127.0.0.1 with the fake Web API; each line a DM (``message.im``).
+
+    When the last reply offered a button labelled exactly like the next line, the line is a click on it
+    instead, as a person would pick a choice in Slack. A reply is the plain text of the messages posted after
+    the line (mrkdwn markers and escapes undone), then each message's buttons as ``[label]``, then the files
+    uploaded. Slack shows no greeting: the opening is None. Each segment starts a new app on the data
+    directory, as a restarted server would.
+    """
+
+    def play(user: str, lines: Sequence[str]) -> SegmentResult:
+        store = TinyDBStore(data_dir)
+        app = SlackApp(store).start()
+        slack_user = f"U{user.upper()}"
+        replies: list[str] = []
+        offered: list[list[str]] = []
+        transcript: list[str] = []
+        errors: list[str] = []
+        last: list[dict[str, Any]] = []
+        try:
+            for line in lines:
+                posts, calls = len(app.posted()), len(app.fake.calls)
+                target = next(
+                    (m for m in reversed(last) if any(b["text"]["text"] == line for b in buttons(m))), None
+                )
+                if target is not None:
+                    response = app.click(button(target, line), target, user=slack_user)
+                else:  # typed text reaches the app as Slack escapes it: &, < and > as entities
+                    response = app.dm(escape_slack(line), user=slack_user)
+                if response.status != 200:
+                    errors.append(f"{line!r} was answered with HTTP {response.status}")
+                app.settle()
+                last = app.posted()[posts:]
+                labels = [b["text"]["text"] for m in last for b in buttons(m)]
+                files = [
+                    f"File: {c.args.get('filename')}"
+                    for c in app.fake.calls[calls:]
+                    if c.method == "files.getUploadURLExternal"
+                ]
+                parts = []
+                for message in last:
+                    parts.append(plain(message_text(message)))
+                    row = "   ".join(f"[{b['text']['text']}]" for b in buttons(message))
+                    if row:
+                        parts.append(f"   {row}")
+                text = "\n".join(parts + files)
+                replies.append(text)
+                offered.append(labels)
+                transcript.append(f"{CLICKED if target is not None else ECHO}{line}\n{text}")
+        except Exception as exc:  # a crash of the channel is a finding, reported with the transcript
+            errors.append(f"the Slack app crashed (Traceback): {exc!r}\n{traceback.format_exc()}")
+        finally:
+            app.stop()
+            store.close()
+        replies += [""] * (len(lines) - len(replies))
+        offered += [[]] * (len(lines) - len(offered))
+        return SegmentResult(None, replies, "\n".join(transcript), errors, offered)
+
+    return play
+
+
+DRIVERS: dict[str, DriverFactory] = {
+    "engine": engine_driver,
+    "terminal": terminal_driver,
+    "slack": slack_driver,
+    "telegram": telegram_driver,
+}
 
 
 # --- running ---------------------------------------------------------------------------------------------
@@ -252,11 +342,15 @@ def run_script(script: Script, driver: Driver) -> None:
         result = driver(script.user, segment.lines)
         where = f"{script.name}, segment {number}"
         failures += [f"{where}: {e}" for e in result.errors]
-        problems = segment.opening.problems(result.opening)
-        if problems:
-            failures.append(f"{where}, opening: {'; '.join(problems)}\n{_shown(result.opening)}")
-        for line, check, reply in zip(segment.lines, segment.checks, result.replies, strict=True):
-            problems = check.problems(reply)
+        if result.opening is not None:
+            problems = segment.opening.problems(result.opening)
+            if problems:
+                failures.append(f"{where}, opening: {'; '.join(problems)}\n{_shown(result.opening)}")
+        offered: list[list[str] | None] = list(result.buttons or [None] * len(segment.lines))
+        for line, check, reply, labels in zip(
+            segment.lines, segment.checks, result.replies, offered, strict=True
+        ):
+            problems = check.problems(reply, labels)
             if problems:
                 failures.append(f"{where}, after {line!r}: {'; '.join(problems)}\n{_shown(reply)}")
     if failures:

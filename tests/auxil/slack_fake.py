@@ -1,7 +1,9 @@
 """A real HTTP server on 127.0.0.1 that plays the Slack Web API and records every call.
 
 Point ``SLACK_API_URL`` (or a ``WebClient(base_url=...)``) at ``fake.url``. Tests wait for calls with
-``fake.wait_for(method, count)``: a condition variable, not a sleep.
+``fake.wait_for(method, count)``: a condition variable, not a sleep. Many waiters at once (a load benchmark,
+one per simulated person) wait with ``wait_posted(channel, count)`` instead: each channel has its own
+condition, so a message wakes only the waiter of its channel, and the check does not scan every call.
 """
 
 from __future__ import annotations
@@ -40,8 +42,13 @@ class SlackFake:
     calls: list[Call] = field(default_factory=list)
     uploads: dict[str, bytes] = field(default_factory=dict)
     server: ThreadingHTTPServer | None = None
-    _changed: threading.Condition = field(default_factory=threading.Condition)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
     _ts: Any = field(default_factory=lambda: itertools.count(1))
+    _posted: dict[str, list[Call]] = field(default_factory=dict)  # chat.postMessage calls, by channel
+    _channel_changed: dict[str, threading.Condition] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._changed = threading.Condition(self._lock)
 
     @property
     def url(self) -> str:
@@ -87,7 +94,9 @@ class SlackFake:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        ).start()
         return self
 
     def stop(self) -> None:
@@ -98,7 +107,36 @@ class SlackFake:
     def _record(self, call: Call) -> None:
         with self._changed:
             self.calls.append(call)
+            if call.method == "chat.postMessage":
+                channel = str(call.args.get("channel"))
+                self._posted.setdefault(channel, []).append(call)
+                self._channel_condition(channel).notify_all()
             self._changed.notify_all()
+
+    def _channel_condition(self, channel: str) -> threading.Condition:
+        """The condition of one channel (the lock is held)."""
+        condition = self._channel_changed.get(channel)
+        if condition is None:
+            condition = self._channel_changed[channel] = threading.Condition(self._lock)
+        return condition
+
+    def posted_count(self) -> int:
+        """How many messages were posted, in every channel."""
+        with self._lock:
+            return sum(len(calls) for calls in self._posted.values())
+
+    def wait_posted(self, channel: str, count: int, *, timeout: float = 10.0) -> list[Call]:
+        """Block until at least ``count`` messages were posted in ``channel``; returns them."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            condition = self._channel_condition(channel)
+            while len(self._posted.get(channel, ())) < count:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    got = len(self._posted.get(channel, ()))
+                    raise AssertionError(f"expected {count} message(s) in {channel}, got {got}")
+                condition.wait(remaining)
+            return list(self._posted.get(channel, ()))
 
     def respond(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         """The documented success response of each method the app uses."""

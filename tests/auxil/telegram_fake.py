@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -32,38 +33,62 @@ class Call:
     args: dict[str, Any]
     files: dict[str, bytes] = field(default_factory=dict)
     result: Any = None
+    filenames: dict[str, str] = field(default_factory=dict)  # an uploaded file's name, by field
+    error: str | None = None  # the Bot API's description when it refused the call (HTTP 400)
+
+
+class BadRequest(Exception):
+    """What the real Bot API refuses with HTTP 400 and this description."""
 
 
 _ENTITY = {"b": "bold", "strong": "bold", "i": "italic", "em": "italic", "code": "code", "u": "underline"}
+#: The tags Telegram's HTML parse mode supports; any other tag is refused.
+_SUPPORTED = {
+    *_ENTITY,
+    *("ins", "s", "strike", "del", "span", "tg-spoiler", "a", "tg-emoji", "pre", "blockquote"),
+}
+TEXT_LIMIT = 4096
+CAPTION_LIMIT = 1024
 
 
 class _Html(HTMLParser):
-    """Telegram's HTML parse mode, as far as the bot uses it: text plus bold/italic/code entities."""
+    """Telegram's HTML parse mode, as far as the bot uses it: text plus bold/italic/code entities.
+
+    Like the real API it notes what it would refuse: an unsupported tag, an end tag that does not close the
+    innermost open tag, a tag left open.
+    """
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.text = ""
         self.open: list[tuple[str, int]] = []
         self.entities: list[dict[str, Any]] = []
+        self.errors: list[str] = []
 
     def _offset(self) -> int:
         return len(self.text.encode("utf-16-le")) // 2
 
     def handle_starttag(self, tag: str, attrs: Any) -> None:
-        if tag in _ENTITY:
-            self.open.append((tag, self._offset()))
+        if tag not in _SUPPORTED:
+            self.errors.append(f'Unsupported start tag "{tag}"')
+            return
+        self.open.append((tag, self._offset()))
 
     def handle_endtag(self, tag: str) -> None:
-        for i in range(len(self.open) - 1, -1, -1):
-            if self.open[i][0] == tag:
-                _, start = self.open.pop(i)
-                self.entities.append(
-                    {"type": _ENTITY[tag], "offset": start, "length": self._offset() - start}
-                )
-                break
+        if not self.open or self.open[-1][0] != tag:
+            expected = f'"</{self.open[-1][0]}>"' if self.open else "no end tag"
+            self.errors.append(f'Unmatched end tag "</{tag}>", expected {expected}')
+            return
+        _, start = self.open.pop()
+        if tag in _ENTITY:
+            self.entities.append({"type": _ENTITY[tag], "offset": start, "length": self._offset() - start})
 
     def handle_data(self, data: str) -> None:
         self.text += data
+
+    def close(self) -> None:
+        super().close()
+        self.errors += [f'Can\'t find end tag corresponding to start tag "{tag}"' for tag, _ in self.open]
 
 
 def parse_html(text: str) -> tuple[str, list[dict[str, Any]]]:
@@ -72,6 +97,14 @@ def parse_html(text: str) -> tuple[str, list[dict[str, Any]]]:
     parser.feed(text)
     parser.close()
     return parser.text, sorted(parser.entities, key=lambda e: (e["offset"], -e["length"]))
+
+
+def html_errors(text: str) -> list[str]:
+    """Why the Bot API would refuse ``text`` in the HTML parse mode (empty: it would accept it)."""
+    parser = _Html()
+    parser.feed(text)
+    parser.close()
+    return parser.errors
 
 
 def _decode(value: str) -> Any:
@@ -83,7 +116,11 @@ def _decode(value: str) -> Any:
 
 @dataclass
 class TelegramFake:
-    """The fake Bot API: start() it, push() updates for polling, read .calls, stop() it."""
+    """The fake Bot API: start() it, push() updates for polling, read .calls, stop() it.
+
+    It refuses what the real API refuses (HTTP 400, recorded with ``error``): HTML it cannot parse, an empty
+    text, a text over 4,096 characters, a caption over 1,024.
+    """
 
     calls: list[Call] = field(default_factory=list)
     results: list[Any] = field(default_factory=list)
@@ -91,6 +128,8 @@ class TelegramFake:
     server: ThreadingHTTPServer | None = None
     _changed: threading.Condition = field(default_factory=threading.Condition)
     _ids: Any = field(default_factory=lambda: itertools.count(2000))
+    #: The highest ``offset`` a getUpdates request arrived with: every update below it was delivered.
+    confirmed: int = 0
 
     @property
     def url(self) -> str:
@@ -112,33 +151,54 @@ class TelegramFake:
                 ctype = self.headers.get("Content-Type", "")
                 args: dict[str, Any] = {}
                 files: dict[str, bytes] = {}
+                filenames: dict[str, str] = {}
                 if "multipart" in ctype:
                     message = BytesParser(policy=HTTP).parsebytes(
                         f"Content-Type: {ctype}\r\n\r\n".encode() + raw
                     )
                     for part in message.iter_parts():
                         name = part.get_param("name", header="content-disposition")
-                        payload = part.get_payload(decode=True) or b""
+                        decoded = part.get_payload(decode=True)
+                        payload = decoded if isinstance(decoded, bytes) else b""
                         if part.get_filename():
                             files[str(name)] = payload
+                            filenames[str(name)] = str(part.get_filename())
                         else:
                             args[str(name)] = _decode(payload.decode())
                 elif "json" in ctype:
                     args = json.loads(raw or b"{}")
                 else:
                     args = {k: _decode(v[0]) for k, v in parse_qs(raw.decode()).items()}
-                result = fake.respond(method, args)
-                fake._record(Call(method, args, files, result))
-                body = json.dumps({"ok": True, "result": result}).encode()
-                self.send_response(200)
+                if method == "getUpdates":
+                    fake._arrived(int(args.get("offset") or 0))
+                try:
+                    result = fake.respond(method, args)
+                except BadRequest as refused:
+                    description = f"Bad Request: {refused}"
+                    fake._record(Call(method, args, files, None, filenames, description))
+                    answer = {"ok": False, "error_code": 400, "description": description}
+                    status = 400
+                else:
+                    fake._record(Call(method, args, files, result, filenames))
+                    answer, status = {"ok": True, "result": result}, 200
+                body = json.dumps(answer).encode()
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                # A client that went away (a long poll cancelled at shutdown) is not an error of the fake.
+                if not isinstance(sys.exc_info()[1], ConnectionError):
+                    super().handle_error(request, client_address)
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        ).start()
         return self
 
     def stop(self) -> None:
@@ -154,6 +214,17 @@ class TelegramFake:
             self.updates.append(update)
             self._changed.notify_all()
 
+    def _arrived(self, offset: int) -> None:
+        with self._changed:
+            self.confirmed = max(self.confirmed, offset)
+            self._changed.notify_all()
+
+    def wait_delivered(self, update_id: int, *, timeout: float = 10.0) -> None:
+        """Block until the bot asked for updates after ``update_id``: it has fetched that one (polling)."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: self.confirmed > update_id, timeout):
+                raise AssertionError(f"update {update_id} was not fetched by getUpdates within {timeout} s")
+
     def _record(self, call: Call) -> None:
         with self._changed:
             self.calls.append(call)
@@ -161,20 +232,34 @@ class TelegramFake:
 
     def _message(self, args: dict[str, Any], **extra: Any) -> dict[str, Any]:
         chat_id = args.get("chat_id", 0)
+        group = isinstance(chat_id, int) and chat_id < 0
         text = str(args.get("text", ""))
         entities: list[dict[str, Any]] = []
         if args.get("parse_mode") == "HTML":
+            errors = html_errors(text)
+            if errors:
+                raise BadRequest(f"can't parse entities: {errors[0]}")
             text, entities = parse_html(text)
+        if "text" in args and not text.strip():
+            raise BadRequest("message text is empty")
+        if len(text) > TEXT_LIMIT:
+            raise BadRequest("message is too long")
+        if len(str(args.get("caption") or "")) > CAPTION_LIMIT:
+            raise BadRequest("message caption is too long")
         message = {
             "message_id": args.get("message_id") or next(self._ids),
             "date": int(time.time()),
-            "chat": {"id": chat_id, "type": "private"},
+            "chat": {"id": chat_id, "type": "supergroup" if group else "private"},
             "from": BOT,
             "text": text,
             **extra,
         }
         if entities:
             message["entities"] = entities
+        if "text" not in args:  # a file: the API answers with its caption, not a text
+            message.pop("text")
+            if args.get("caption"):
+                message["caption"] = str(args["caption"])
         return message
 
     def respond(self, method: str, args: dict[str, Any]) -> Any:
@@ -209,6 +294,11 @@ class TelegramFake:
         ):
             return True
         return True
+
+    def since(self, mark: int) -> list[Call]:
+        """The calls made after the first ``mark`` ones (``mark = len(fake.calls)`` taken earlier)."""
+        with self._changed:
+            return list(self.calls[mark:])
 
     def of(self, method: str) -> list[Call]:
         with self._changed:
