@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import abc
 import enum
+import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, tzinfo
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.knowledge import KnowledgeBase
@@ -459,6 +460,27 @@ class TeamView(View):
     @abc.abstractmethod
     def show_team(self, args: str, team: TeamReader) -> tuple[Reply, ...]:
         """The replies, built from what ``team`` lets the viewer read."""
+
+
+_D = TypeVar("_D")
+_K = TypeVar("_K")
+
+
+def per_knowledge(build: Callable[[_D, _K], Sequence[Step]]) -> Callable[[_D, _K], tuple[Step, ...]]:
+    """Build a dialog's steps once per knowledge object: steps are immutable and knowledge is loaded once,
+    so a turn does not rebuild dozens of steps."""
+    memo: dict[int, tuple[object, tuple[Step, ...]]] = {}
+
+    @functools.wraps(build)
+    def cached(self: _D, source: _K) -> tuple[Step, ...]:
+        hit = memo.get(id(source))
+        if hit is not None and hit[0] is source:
+            return hit[1]
+        steps = tuple(build(self, source))
+        memo[id(source)] = (source, steps)
+        return steps
+
+    return cached
 
 
 def question_reply(step: Step, *, number: int, total: int, extra: Mapping[str, Any] | None = None) -> Reply:

@@ -26,6 +26,7 @@ from bot.dialogs.base import (
     Special,
     Started,
     Step,
+    per_knowledge,
 )
 from bot.knowledge.schema import CallPlanning
 from bot.messages import Attachment, Choice, Reply, ReplyKind
@@ -59,9 +60,6 @@ class PlanDialog(Dialog):
     summary = "prepare your next call with an account: checklist, stakeholders, questions to ask"
     usage = "ACCOUNT"
 
-    def __init__(self) -> None:
-        self._steps: dict[int, tuple[CallPlanning, tuple[Step, ...]]] = {}
-
     def start(self, args: str, ctx: Context) -> Started | Refused:
         return start_for_account(args, ctx, command=self.command, what="plan a call with")
 
@@ -71,10 +69,8 @@ class PlanDialog(Dialog):
     def steps(self, draft: Draft, ctx: Context) -> Sequence[Step]:
         return [*account_step(draft.meta), *self._plan_steps(ctx.knowledge.call_planning)]
 
-    def _plan_steps(self, cp: CallPlanning) -> tuple[Step, ...]:
-        cached = self._steps.get(id(cp))
-        if cached is not None and cached[0] is cp:
-            return cached[1]
+    @per_knowledge
+    def _plan_steps(self, cp: CallPlanning) -> list[Step]:
         roles = ", ".join(r.label.lower() for r in cp.stakeholder_roles)
         steps = [
             Step(
@@ -114,8 +110,7 @@ class PlanDialog(Dialog):
                 )
         steps += [_text_step("specialists", "Specialists to involve", required=False)]
         steps += [_text_step("risks", "Risks and competitors", required=False)]
-        self._steps[id(cp)] = (cp, tuple(steps))
-        return self._steps[id(cp)][1]
+        return steps
 
     def complete(self, draft: Draft, ctx: Context) -> Completion:
         key, name = account_of(draft.meta, draft.answers)

@@ -24,6 +24,7 @@ from bot.dialogs.base import (
     Step,
     TeamReader,
     TeamView,
+    per_knowledge,
 )
 from bot.knowledge.schema import AccountSelection
 from bot.messages import Attachment, Reply, ReplyKind
@@ -47,9 +48,6 @@ class PrioritizeDialog(Dialog):
     summary = "place an account on the attractiveness and strength quadrant (weighted account analysis)"
     usage = "ACCOUNT"
 
-    def __init__(self) -> None:
-        self._steps: dict[int, tuple[AccountSelection, tuple[Step, ...]]] = {}
-
     def start(self, args: str, ctx: Context) -> Started | Refused:
         return start_for_account(args, ctx, command=self.command, what="prioritize")
 
@@ -57,26 +55,25 @@ class PrioritizeDialog(Dialog):
         return f"prioritization of {account_of(draft.meta, draft.answers)[1]}"
 
     def steps(self, draft: Draft, ctx: Context) -> Sequence[Step]:
-        selection = ctx.knowledge.account_selection
-        cached = self._steps.get(id(selection))
-        if cached is None or cached[0] is not selection:
-            built = tuple(
-                Step(
-                    id=criterion.id,
-                    prompt="dialogs/prioritize/criterion.txt.j2",
-                    kind=InputKind.SCORE,
-                    label=criterion.label,
-                    values={"criterion": criterion, "axis": axis},
-                    minimum=selection.scale_min,
-                    maximum=selection.scale_max,
-                    scale_labels={selection.scale_min: "low", selection.scale_max: "high"},
-                    section=axis.title.split(":")[0],
-                )
-                for axis in selection.axes
-                for criterion in axis.criteria
+        return [*account_step(draft.meta), *self._criteria(ctx.knowledge.account_selection)]
+
+    @per_knowledge
+    def _criteria(self, selection: AccountSelection) -> list[Step]:
+        return [
+            Step(
+                id=criterion.id,
+                prompt="dialogs/prioritize/criterion.txt.j2",
+                kind=InputKind.SCORE,
+                label=criterion.label,
+                values={"criterion": criterion, "axis": axis},
+                minimum=selection.scale_min,
+                maximum=selection.scale_max,
+                scale_labels={selection.scale_min: "low", selection.scale_max: "high"},
+                section=axis.title.split(":")[0],
             )
-            cached = self._steps[id(selection)] = (selection, built)
-        return [*account_step(draft.meta), *cached[1]]
+            for axis in selection.axes
+            for criterion in axis.criteria
+        ]
 
     def complete(self, draft: Draft, ctx: Context) -> Completion:
         selection = ctx.knowledge.account_selection

@@ -26,6 +26,7 @@ from bot.dialogs.base import (
     Special,
     Started,
     Step,
+    per_knowledge,
 )
 from bot.knowledge.schema import Qualification
 from bot.messages import Reply, ReplyKind
@@ -64,17 +65,12 @@ class QualificationDialog(Dialog):
     def describe(self, draft: Draft) -> str:
         return f"qualification of {account_of(draft.meta, draft.answers)[1]}"
 
-    def __init__(self) -> None:
-        self._steps: dict[int, tuple[Qualification, tuple[Step, ...]]] = {}
-
     def steps(self, draft: Draft, ctx: Context) -> Sequence[Step]:
         return [*account_step(draft.meta), *self._questions(ctx.knowledge.qualification)]
 
-    def _questions(self, q: Qualification) -> tuple[Step, ...]:
+    @per_knowledge
+    def _questions(self, q: Qualification) -> list[Step]:
         """The question steps, built once per knowledge base (they depend on nothing else)."""
-        cached = self._steps.get(id(q))
-        if cached is not None and cached[0] is q:
-            return cached[1]
         fit_after = next(s.number for s in q.steps if s.id == q.fit_decision.after_step)
         hint = (
             f"Score {q.scale.min}-{q.scale.max}, optionally with their words as a note (e.g. 4 they want a "
@@ -123,8 +119,7 @@ class QualificationDialog(Dialog):
                         section="Fit decision",
                     )
                 )
-        self._steps[id(q)] = (q, tuple(steps))
-        return self._steps[id(q)][1]
+        return steps
 
     def prompt_values(self, step: Step, draft: Draft, ctx: Context) -> Mapping[str, Any]:
         if step.id != FIT_STEP:

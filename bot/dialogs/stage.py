@@ -26,6 +26,7 @@ from bot.dialogs.base import (
     Special,
     Started,
     Step,
+    per_knowledge,
 )
 from bot.knowledge.schema import RelationshipStages
 from bot.messages import Choice, Reply, ReplyKind
@@ -52,9 +53,6 @@ class StageDialog(Dialog):
     summary = "assess the relationship stage of an account and the moves to the next stage"
     usage = "ACCOUNT"
 
-    def __init__(self) -> None:
-        self._steps: dict[int, tuple[RelationshipStages, tuple[Step, ...]]] = {}
-
     def start(self, args: str, ctx: Context) -> Started | Refused:
         return start_for_account(args, ctx, command=self.command, what="assess")
 
@@ -64,10 +62,8 @@ class StageDialog(Dialog):
     def steps(self, draft: Draft, ctx: Context) -> Sequence[Step]:
         return [*account_step(draft.meta), *self._indicator_steps(ctx.knowledge.relationship_stages)]
 
-    def _indicator_steps(self, rs: RelationshipStages) -> tuple[Step, ...]:
-        cached = self._steps.get(id(rs))
-        if cached is not None and cached[0] is rs:
-            return cached[1]
+    @per_knowledge
+    def _indicator_steps(self, rs: RelationshipStages) -> list[Step]:
         options = tuple(Choice(o.label.split(":")[0], o.id) for o in rs.answers.options)
         steps: list[Step] = []
         for stage in rs.stages:
@@ -106,8 +102,7 @@ class StageDialog(Dialog):
                 section="Target",
             )
         )
-        self._steps[id(rs)] = (rs, tuple(steps))
-        return self._steps[id(rs)][1]
+        return steps
 
     def complete(self, draft: Draft, ctx: Context) -> Completion:
         rs = ctx.knowledge.relationship_stages
