@@ -15,8 +15,10 @@ from __future__ import annotations
 import io
 import json
 import logging
+import queue
 import re
 import threading
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -42,6 +44,37 @@ _MENTION = re.compile(r"<@[A-Z0-9]+>")
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
+class Lanes:
+    """Ordered work per person: each person's turns run one after another on one lane (a thread), people
+    on different lanes in parallel. Listeners acknowledge Slack, then hand the turn to a lane, so an
+    acknowledgement never waits behind another person's turn."""
+
+    def __init__(self, count: int = 8) -> None:
+        self._queues: list[queue.Queue[Callable[[], None]]] = [queue.Queue() for _ in range(count)]
+        for n, q in enumerate(self._queues):
+            threading.Thread(target=self._run, args=(q,), name=f"slack-lane-{n}", daemon=True).start()
+
+    def submit(self, key: str, work: Callable[[], None]) -> None:
+        """Queue work behind everything queued before for the same key."""
+        self._queues[zlib.crc32(key.encode()) % len(self._queues)].put(work)
+
+    def join(self) -> None:
+        """Wait until every lane is idle (tests; graceful shutdown)."""
+        for q in self._queues:
+            q.join()
+
+    @staticmethod
+    def _run(lane: queue.Queue[Callable[[], None]]) -> None:
+        while True:
+            work = lane.get()
+            try:
+                work()
+            except Exception:
+                log.exception("a Slack turn failed after it was acknowledged")
+            finally:
+                lane.task_done()
+
+
 def person_id(user_id: str) -> str:
     """The engine's person id for a Slack user."""
     return PERSON_PREFIX + user_id
@@ -60,6 +93,7 @@ class SlackChannel:
             process_before_response=False,  # ack first, work after: Slack wants an answer within 3 s
             raise_error_for_unhandled_request=False,
         )
+        self.lanes = Lanes()
         self._dm_channels: dict[str, str] = {}
         self._tz_checked: set[str] = set()
         self._dm_lock = threading.Lock()
@@ -119,7 +153,9 @@ class SlackChannel:
         ack(response_type="ephemeral", text="On it: I'm answering in our direct messages.")
         text = " ".join(unescape_slack(str(body.get("text", ""))).split())
         user = str(body["user_id"])
-        self._handle(user, f"/{text}" if text else "/help", message_id=f"cmd:{body.get('trigger_id', '')}")
+        command = f"/{text}" if text else "/help"
+        message_id = f"cmd:{body.get('trigger_id', '')}"
+        self.lanes.submit(user, lambda: self._handle(user, command, message_id=message_id))
 
     def _on_message(self, event: dict[str, Any]) -> None:
         if event.get("channel_type") != "im" or event.get("bot_id") or event.get("subtype"):
@@ -128,17 +164,22 @@ class SlackChannel:
         if not user:
             return
         message_id = str(event.get("client_msg_id") or event.get("ts"))
-        self._handle(str(user), unescape_slack(str(event.get("text", ""))), message_id=f"msg:{message_id}")
+        text = unescape_slack(str(event.get("text", "")))
+        self.lanes.submit(str(user), lambda: self._handle(str(user), text, message_id=f"msg:{message_id}"))
 
     def _on_mention(self, event: dict[str, Any]) -> None:
         if event.get("bot_id") or not event.get("user"):
             return
         text = unescape_slack(_MENTION.sub("", str(event.get("text", "")))).strip()
         message_id = str(event.get("client_msg_id") or event.get("ts"))
-        self._handle(str(event["user"]), text or "/help", message_id=f"msg:{message_id}")
+        user = str(event["user"])
+        self.lanes.submit(user, lambda: self._handle(user, text or "/help", message_id=f"msg:{message_id}"))
 
     def _on_answer(self, ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         ack()
+        self.lanes.submit(str(body["user"]["id"]), lambda: self._answer(body, action))
+
+    def _answer(self, body: dict[str, Any], action: dict[str, Any]) -> None:
         user = str(body["user"]["id"])
         step, value = kit.parse_answer_value(str(action.get("value", "")))
         label = str(action.get("text", {}).get("text", value))
@@ -162,7 +203,7 @@ class SlackChannel:
             action=Action(COMMAND_STEP, str(action.get("value", ""))),
             message_id=f"act:home:{action.get('action_ts')}",
         )
-        self._respond(user, self.engine.handle(incoming))
+        self.lanes.submit(user, lambda: self._respond(user, self.engine.handle(incoming)))
 
     def _on_form_button(self, ack: Ack, body: dict[str, Any]) -> None:
         ack()
@@ -177,6 +218,9 @@ class SlackChannel:
 
     def _on_form_submit(self, ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         ack()
+        self.lanes.submit(str(body["user"]["id"]), lambda: self._submit_form(body, view))
+
+    def _submit_form(self, body: dict[str, Any], view: dict[str, Any]) -> None:
         user = str(body["user"]["id"])
         values = view.get("state", {}).get("values", {})
         form: dict[str, str] = {}
@@ -204,8 +248,11 @@ class SlackChannel:
         if event.get("tab", "home") != "home":
             return
         user = str(event["user"])
-        replies = self.engine.home(person_id(user))
-        self.client.views_publish(user_id=user, view=home_view(replies))
+
+        def publish() -> None:
+            self.client.views_publish(user_id=user, view=home_view(self.engine.home(person_id(user))))
+
+        self.lanes.submit(user, publish)
 
     def _on_error(self, error: Exception, body: dict[str, Any]) -> BoltResponse:
         log.exception("a Slack request failed: %s", type(error).__name__)

@@ -317,6 +317,8 @@ class SlackApp(SlackRequests):
         """
         assert self._executor is not None, "settle() needs track=True"
         self._executor.wait_idle(timeout)
+        assert self.channel is not None
+        self.channel.lanes.join()  # the turns the listeners handed over, after acknowledging
 
     # ------------------------------------------------------------------ reading what the app posted
     def posted(self) -> list[dict[str, Any]]:
