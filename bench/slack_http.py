@@ -87,6 +87,7 @@ class AppProcess:
         }
         env.pop("SLACK_APP_TOKEN", None)
         args = ["serve", "slack", "--http", "--host", "127.0.0.1", "--port", str(self.port)]
+        args += ["--workers", os.environ.get("BENCH_SLACK_WORKERS", "1")]
         args += ["--data-dir", str(self.data_dir)]
         if self.profile_to is None:
             command = [str(COACH), *args]

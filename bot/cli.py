@@ -379,8 +379,15 @@ def serve() -> None:
 )
 @data_dir_option
 @click.option("--scheduler/--no-scheduler", default=True, show_default=True, help="Send digests and nudges.")
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="HTTP worker processes (gunicorn) sharing the store; 1 serves with waitress in this process.",
+)
 def serve_slack(
-    http: bool, host: str, port: int, threads: int, data_dir: Path | None, scheduler: bool
+    http: bool, host: str, port: int, threads: int, data_dir: Path | None, scheduler: bool, workers: int
 ) -> None:
     """Run the Slack app: Socket Mode when SLACK_APP_TOKEN is set, or HTTP with --http --port N."""
     from bot.channels.slack import SlackChannel
@@ -394,6 +401,15 @@ def serve_slack(
     setup_logging(secrets=(settings.bot_token, settings.signing_secret, settings.app_token or ""))
     if not http and not settings.app_token:
         raise click.UsageError("set SLACK_APP_TOKEN for Socket Mode, or serve over HTTP with --http --port N")
+    if http and workers > 1:
+        from bot.channels.slack import serve_workers
+
+        def build() -> SlackChannel:  # one per worker process, after the fork
+            engine = Engine(open_store_or_exit(data_dir), knowledge=load_knowledge_or_exit(None))
+            return SlackChannel(engine, settings)
+
+        serve_workers(build, host=host, port=port, workers=workers, threads=threads, scheduler=scheduler)
+        return
     store = open_store_or_exit(data_dir)
     channel = SlackChannel(Engine(store, knowledge=load_knowledge_or_exit(None)), settings)
     if scheduler:

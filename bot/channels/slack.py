@@ -439,3 +439,32 @@ def home_view(replies: list[Reply]) -> dict[str, Any]:
             row = buttons[n : n + 3]
             blocks.append({"type": "actions", "block_id": f"home_{len(blocks)}", "elements": row})
     return {"type": "home", "blocks": blocks[: kit.BLOCKS_PER_VIEW]}
+
+
+def serve_workers(
+    build: Callable[[], SlackChannel], *, host: str, port: int, workers: int, threads: int, scheduler: bool
+) -> None:
+    """Serve over HTTP with several gunicorn worker processes, each building its own channel after the fork
+    (the store is shared: TinyDB locks across processes, PostgreSQL across hosts). Every worker runs the
+    scheduler: each digest and nudge is claimed in the store before it is sent, so it still goes out once."""
+    from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
+
+    class Workers(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", threads)
+            self.cfg.set("preload_app", False)
+
+        def load(self) -> WSGIApp:
+            channel = build()
+            if scheduler:
+                from bot.scheduler import Scheduler
+
+                worker = Scheduler(channel.engine, deliver=channel.deliver, reachable=channel.reachable)
+                threading.Thread(target=worker.run, args=(threading.Event(),), daemon=True).start()
+            return channel.wsgi()
+
+    log.info("Account Coach for Slack: %d worker processes on http://%s:%d/slack/events", workers, host, port)
+    Workers().run()
