@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import abc
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
 from bot.coaching.accounts import MAX_NAME, match_account
-from bot.dialogs.base import Context, InputKind, Refused, Started, Step
+from bot.dialogs.base import Context, Dialog, Draft, InputKind, Refused, Started, Step
 from bot.messages import Choice, Reply, ReplyKind
 from storage.base import Account
 
@@ -73,3 +74,26 @@ def new_account_if_unknown(ctx: Context, key: str, name: str) -> tuple[Account, 
     if any(a.key == key for a in ctx.accounts()):
         return ()
     return (Account(person_id=ctx.person_id, key=key, name=name, created_at=ctx.now),)
+
+
+class AccountDialog(Dialog):
+    """A dialog about one account: ``/COMMAND ACCOUNT``, with "did you mean ...?" as its first step."""
+
+    usage = "ACCOUNT"
+    #: what the rep does to the account, for the "which account?" reply ("qualify").
+    verb: ClassVar[str]
+    #: how a run is named in /status and pause questions ("qualification of").
+    subject: ClassVar[str]
+
+    def start(self, args: str, ctx: Context) -> Started | Refused:
+        return start_for_account(args, ctx, command=self.command, what=self.verb)
+
+    def describe(self, draft: Draft) -> str:
+        return f"{self.subject} {account_of(draft.meta, draft.answers)[1]}"
+
+    def steps(self, draft: Draft, ctx: Context) -> Sequence[Step]:
+        return [*account_step(draft.meta), *self.account_steps(ctx)]
+
+    @abc.abstractmethod
+    def account_steps(self, ctx: Context) -> Sequence[Step]:
+        """The dialog's own steps, after the account is settled."""

@@ -14,17 +14,14 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from bot.coaching.planning import build_plan
-from bot.dialogs._common import account_of, account_step, new_account_if_unknown, start_for_account
+from bot.dialogs._common import AccountDialog, account_of, new_account_if_unknown
 from bot.dialogs.base import (
     Completion,
     Context,
-    Dialog,
     Draft,
     Effects,
     InputKind,
-    Refused,
     Special,
-    Started,
     Step,
     per_knowledge,
 )
@@ -51,23 +48,18 @@ def _text_step(step_id: str, label: str, *, required: bool = True) -> Step:
     )
 
 
-class PlanDialog(Dialog):
+class PlanDialog(AccountDialog):
     """Pre-call planning."""
 
     name = "plan"
     command = "plan"
     title = "Call plan"
     summary = "prepare your next call with an account: checklist, stakeholders, questions to ask"
-    usage = "ACCOUNT"
+    verb = "plan a call with"
+    subject = "call plan for"
 
-    def start(self, args: str, ctx: Context) -> Started | Refused:
-        return start_for_account(args, ctx, command=self.command, what="plan a call with")
-
-    def describe(self, draft: Draft) -> str:
-        return f"call plan for {account_of(draft.meta, draft.answers)[1]}"
-
-    def steps(self, draft: Draft, ctx: Context) -> Sequence[Step]:
-        return [*account_step(draft.meta), *self._plan_steps(ctx.knowledge.call_planning)]
+    def account_steps(self, ctx: Context) -> Sequence[Step]:
+        return self._plan_steps(ctx.knowledge.call_planning)
 
     @per_knowledge
     def _plan_steps(self, cp: CallPlanning) -> list[Step]:

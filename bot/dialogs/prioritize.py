@@ -11,16 +11,13 @@ import uuid
 from collections.abc import Sequence
 
 from bot.coaching.prioritize import Point, place, portfolio_chart
-from bot.dialogs._common import account_of, account_step, new_account_if_unknown, start_for_account
+from bot.dialogs._common import AccountDialog, account_of, new_account_if_unknown
 from bot.dialogs.base import (
     Completion,
     Context,
-    Dialog,
     Draft,
     Effects,
     InputKind,
-    Refused,
-    Started,
     Step,
     TeamReader,
     TeamView,
@@ -39,23 +36,18 @@ def latest(data_assessments: Sequence[Assessment], kind: str, account: str) -> A
     return found[-1] if found else None
 
 
-class PrioritizeDialog(Dialog):
+class PrioritizeDialog(AccountDialog):
     """Score the selection criteria of one account."""
 
     name = "prioritize"
     command = "prioritize"
     title = "Account prioritization"
     summary = "place an account on the attractiveness and strength quadrant (weighted account analysis)"
-    usage = "ACCOUNT"
+    verb = "prioritize"
+    subject = "prioritization of"
 
-    def start(self, args: str, ctx: Context) -> Started | Refused:
-        return start_for_account(args, ctx, command=self.command, what="prioritize")
-
-    def describe(self, draft: Draft) -> str:
-        return f"prioritization of {account_of(draft.meta, draft.answers)[1]}"
-
-    def steps(self, draft: Draft, ctx: Context) -> Sequence[Step]:
-        return [*account_step(draft.meta), *self._criteria(ctx.knowledge.account_selection)]
+    def account_steps(self, ctx: Context) -> Sequence[Step]:
+        return self._criteria(ctx.knowledge.account_selection)
 
     @per_knowledge
     def _criteria(self, selection: AccountSelection) -> list[Step]:

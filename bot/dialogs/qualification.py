@@ -13,18 +13,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bot.coaching.scoring import NOT_ASKED, SKIP, score_qualification, score_step, step_changes
-from bot.dialogs._common import account_of, account_step, new_account_if_unknown, start_for_account
+from bot.dialogs._common import AccountDialog, account_of, new_account_if_unknown
 from bot.dialogs.base import (
     Completion,
     Condition,
     Context,
-    Dialog,
     Draft,
     Effects,
     InputKind,
-    Refused,
     Special,
-    Started,
     Step,
     per_knowledge,
 )
@@ -50,23 +47,18 @@ SPECIALS = (
 FIT_STEP = "fit"
 
 
-class QualificationDialog(Dialog):
+class QualificationDialog(AccountDialog):
     """The three-step qualification questionnaire."""
 
     name = "qualification"
     command = "qualify"
     title = "Qualification"
     summary = "score the three-step qualification of an account and get your next actions"
-    usage = "ACCOUNT"
+    verb = "qualify"
+    subject = "qualification of"
 
-    def start(self, args: str, ctx: Context) -> Started | Refused:
-        return start_for_account(args, ctx, command=self.command, what="qualify")
-
-    def describe(self, draft: Draft) -> str:
-        return f"qualification of {account_of(draft.meta, draft.answers)[1]}"
-
-    def steps(self, draft: Draft, ctx: Context) -> Sequence[Step]:
-        return [*account_step(draft.meta), *self._questions(ctx.knowledge.qualification)]
+    def account_steps(self, ctx: Context) -> Sequence[Step]:
+        return self._questions(ctx.knowledge.qualification)
 
     @per_knowledge
     def _questions(self, q: Qualification) -> list[Step]:

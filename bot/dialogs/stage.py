@@ -13,18 +13,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bot.coaching.stages import assess_stage, movement
-from bot.dialogs._common import account_of, account_step, new_account_if_unknown, start_for_account
+from bot.dialogs._common import AccountDialog, account_of, new_account_if_unknown
 from bot.dialogs.base import (
     Completion,
     Condition,
     Context,
-    Dialog,
     Draft,
     Effects,
     InputKind,
-    Refused,
     Special,
-    Started,
     Step,
     per_knowledge,
 )
@@ -44,23 +41,18 @@ NO_TARGET = "none"
 SKIP = Special("skip", ("skip", "no date", "none", "n/a"), "No date", "no target date")
 
 
-class StageDialog(Dialog):
+class StageDialog(AccountDialog):
     """The relationship-stage assessment."""
 
     name = "stage"
     command = "stage"
     title = "Stage assessment"
     summary = "assess the relationship stage of an account and the moves to the next stage"
-    usage = "ACCOUNT"
+    verb = "assess"
+    subject = "stage assessment of"
 
-    def start(self, args: str, ctx: Context) -> Started | Refused:
-        return start_for_account(args, ctx, command=self.command, what="assess")
-
-    def describe(self, draft: Draft) -> str:
-        return f"stage assessment of {account_of(draft.meta, draft.answers)[1]}"
-
-    def steps(self, draft: Draft, ctx: Context) -> Sequence[Step]:
-        return [*account_step(draft.meta), *self._indicator_steps(ctx.knowledge.relationship_stages)]
+    def account_steps(self, ctx: Context) -> Sequence[Step]:
+        return self._indicator_steps(ctx.knowledge.relationship_stages)
 
     @per_knowledge
     def _indicator_steps(self, rs: RelationshipStages) -> list[Step]:
