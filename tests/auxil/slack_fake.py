@@ -18,6 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
+from tests.auxil.recording import wait_for_calls
+
 BOT_USER = "UBOT0001"
 BOT_ID = "BBOT0001"
 TEAM = "T111"
@@ -193,16 +195,4 @@ class SlackFake:
         where: Callable[[Call], bool] | None = None,
     ) -> list[Call]:
         """Block until at least ``count`` calls of ``method`` (matching ``where``) were made."""
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while True:
-                found = [c for c in self.calls if c.method == method and (where is None or where(c))]
-                if len(found) >= count:
-                    return found
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    made = [c.method for c in self.calls]
-                    raise AssertionError(
-                        f"expected {count} {method} call(s), got {len(found)}; calls: {made}"
-                    )
-                self._changed.wait(remaining)
+        return wait_for_calls(self._changed, self.calls, method, count, timeout=timeout, where=where)
