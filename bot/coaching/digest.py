@@ -255,7 +255,7 @@ def stage_chart(digest: Digest) -> bytes:
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    names = [r.person.name for r in digest.reps] or ["(no reps)"]
+    names = [_short(r.person.name) for r in digest.reps] or ["(no reps)"]
     figure = Figure(figsize=(8, 1.6 + 0.45 * max(len(names), 2)), dpi=100)
     ax = figure.subplots()
     left = [0] * len(names)
@@ -269,12 +269,22 @@ def stage_chart(digest: Digest) -> bytes:
     ax.set_xlabel("accounts, by the stage of their latest assessment")
     ax.set_title(f"Accounts by relationship stage, week to {digest.end:%Y-%m-%d}")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.35), ncol=len(digest.stage_names), fontsize="small")
+    handles, labels = ax.get_legend_handles_labels()
+    figure.legend(
+        handles, labels, loc="lower center", ncol=len(digest.stage_names), fontsize="small", frameon=False
+    )
     ax.invert_yaxis()
-    figure.tight_layout()
+    # Fixed margins rather than tight_layout(), which draws the whole figure once more to measure it.
+    height = figure.get_figheight()
+    figure.subplots_adjust(left=0.16, right=0.97, top=1 - 0.45 / height, bottom=1.05 / height)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()
+
+
+def _short(name: str, limit: int = 18) -> str:
+    """A name that fits the chart's left margin."""
+    return name if len(name) <= limit else name[: limit - 1] + "…"
 
 
 def chart_data(digest: Digest) -> dict[str, dict[str, int]]:
