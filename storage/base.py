@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import abc
 import enum
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
-from typing import Any, Self, TypeVar
+from typing import Any, Self
 
 SCHEMA_VERSION = 1
 """The version of the stored data's layout this code reads and writes."""
@@ -66,9 +66,6 @@ def _encode(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {str(k): _encode(v) for k, v in value.items()}
     return value
-
-
-_T = TypeVar("_T", bound="Record")
 
 
 @dataclass(frozen=True, slots=True)
@@ -436,9 +433,3 @@ class Store(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 (optional hook)
         """Release resources (connections, pools); the default has none."""
-
-
-def iter_records(rows: Sequence[Mapping[str, Any]], kind: type[_T]) -> Iterator[_T]:
-    """Rebuild records from stored rows."""
-    for row in rows:
-        yield kind.from_json(row)

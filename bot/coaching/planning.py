@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -188,8 +188,3 @@ def build_plan(
         readiness=sum(parts.values()),
         readiness_parts=parts,
     )
-
-
-def unknown_labels(result: Mapping[str, Any]) -> Sequence[str]:
-    """The checklist labels still unknown in a stored plan."""
-    return [label for _, label, _ in result.get("unknown", [])]

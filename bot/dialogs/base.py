@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.knowledge import KnowledgeBase
-from bot.messages import Attachment, Choice, Reply, ReplyKind
+from bot.messages import Choice, Reply, ReplyKind
 from storage.base import Account, Assessment, CallPlan, ModuleProgress, Person, PersonData
 
 #: Longest free-text answer kept (a person pasting a whole e-mail gets told, not truncated silently).
@@ -82,7 +82,6 @@ class Step:
     specials: tuple[Special, ...] = ()
     when: Condition | None = None
     section: str = ""
-    help: str = ""
     dynamic: bool = False  # the prompt needs values computed from earlier answers (Dialog.prompt_values)
 
     def applies(self, answers: Mapping[str, Mapping[str, Any]]) -> bool:
@@ -514,7 +513,3 @@ def _buttons(step: Step) -> tuple[tuple[Choice, ...], bool]:
         numbered = False
     choices += tuple(Choice(s.label, s.value) for s in step.specials)
     return choices, numbered
-
-
-Attachments = tuple[Attachment, ...]
-StepsFactory = Callable[[Draft, Context], Sequence[Step]]
