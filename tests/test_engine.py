@@ -14,6 +14,7 @@ import pytest
 from bot.dialogs import registry
 from bot.dialogs.base import Completion, Context, Dialog, Draft, InputKind, Step
 from bot.engine import Engine
+from bot.knowledge import shipped_knowledge
 from bot.messages import Action, Channel, Incoming, Reply
 from storage.base import Answer, Store
 from storage.tinydb_store import TinyDBStore
@@ -150,22 +151,7 @@ def test_an_earlier_questions_yes_button_does_not_confirm_a_cancel(chat: Chat) -
 
 
 # --- forms -----------------------------------------------------------------------------------------------
-STEP1 = [
-    "s1_prompted",
-    "s1_expectations",
-    "s1_needs_process",
-    "s1_see_happening",
-    "s1_accomplished",
-    "s1_past_success",
-    "s1_past_difficulties",
-    "s1_understand_better",
-    "s1_what_mean",
-    "s1_process_now",
-    "s1_process_challenges",
-    "s1_past_challenges",
-    "s1_best_things",
-    "s1_other_items",
-]
+STEP1 = [q.id for q in shipped_knowledge().qualification.steps[0].questions]
 
 
 def test_a_form_with_one_invalid_answer_changes_nothing_and_says_which(chat: Chat) -> None:

@@ -12,13 +12,12 @@ import itertools
 import json
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
-from tests.auxil.recording import wait_for_calls
+from tests.auxil.recording import Recorder
 
 BOT_USER = "UBOT0001"
 BOT_ID = "BBOT0001"
@@ -37,7 +36,7 @@ class Call:
 
 
 @dataclass
-class SlackFake:
+class SlackFake(Recorder):
     """The fake Web API: start() it, read .calls, stop() it."""
 
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -181,18 +180,3 @@ class SlackFake:
             files = args.get("files") or []
             return {"ok": True, "files": [{"id": f.get("id"), "title": f.get("title")} for f in files]}
         return {"ok": False, "error": "unknown_method"}
-
-    def of(self, method: str) -> list[Call]:
-        with self._changed:
-            return [c for c in self.calls if c.method == method]
-
-    def wait_for(
-        self,
-        method: str,
-        count: int = 1,
-        *,
-        timeout: float = 10.0,
-        where: Callable[[Call], bool] | None = None,
-    ) -> list[Call]:
-        """Block until at least ``count`` calls of ``method`` (matching ``where``) were made."""
-        return wait_for_calls(self._changed, self.calls, method, count, timeout=timeout, where=where)

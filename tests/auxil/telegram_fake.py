@@ -13,7 +13,6 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
@@ -22,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
-from tests.auxil.recording import wait_for_calls
+from tests.auxil.recording import Recorder
 
 BOT = {"id": 999, "is_bot": True, "first_name": "Coach", "username": "coach_bot"}
 
@@ -117,7 +116,7 @@ def _decode(value: str) -> Any:
 
 
 @dataclass
-class TelegramFake:
+class TelegramFake(Recorder):
     """The fake Bot API: start() it, push() updates for polling, read .calls, stop() it.
 
     It refuses what the real API refuses (HTTP 400, recorded with ``error``): HTML it cannot parse, an empty
@@ -301,18 +300,3 @@ class TelegramFake:
         """The calls made after the first ``mark`` ones (``mark = len(fake.calls)`` taken earlier)."""
         with self._changed:
             return list(self.calls[mark:])
-
-    def of(self, method: str) -> list[Call]:
-        with self._changed:
-            return [c for c in self.calls if c.method == method]
-
-    def wait_for(
-        self,
-        method: str,
-        count: int = 1,
-        *,
-        timeout: float = 10.0,
-        where: Callable[[Call], bool] | None = None,
-    ) -> list[Call]:
-        """Block until at least ``count`` calls of ``method`` (matching ``where``) were made."""
-        return wait_for_calls(self._changed, self.calls, method, count, timeout=timeout, where=where)

@@ -21,6 +21,7 @@ import pytest
 
 from bot.channels import slack_blocks as kit
 from bot.config import RedactSecrets, setup_logging
+from bot.knowledge import shipped_knowledge
 from bot.messages import Choice, Reply, ReplyKind
 from storage.base import Frame
 from storage.tinydb_store import TinyDBStore
@@ -38,22 +39,7 @@ from tests.auxil.slack_fake import BOT_ID, BOT_USER, Call
 USER = "W111"
 PERSON = f"slack:{USER}"
 TELEGRAM = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
-STEP_1 = [
-    "s1_prompted",
-    "s1_expectations",
-    "s1_needs_process",
-    "s1_see_happening",
-    "s1_accomplished",
-    "s1_past_success",
-    "s1_past_difficulties",
-    "s1_understand_better",
-    "s1_what_mean",
-    "s1_process_now",
-    "s1_process_challenges",
-    "s1_past_challenges",
-    "s1_best_things",
-    "s1_other_items",
-]
+STEP_1 = [q.id for q in shipped_knowledge().qualification.steps[0].questions]
 
 
 @pytest.fixture
